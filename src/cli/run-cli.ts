@@ -1,0 +1,73 @@
+import { parseArgs } from 'node:util'
+import { isGatewayError, describeError } from '../errors.js'
+import { configCheck } from './config-check.js'
+import { versionReport } from './version.js'
+
+export interface CliIo {
+  stdout: { write(s: string): unknown }
+  stderr: { write(s: string): unknown }
+  env: NodeJS.ProcessEnv
+  cwd: string
+}
+
+export const USAGE = `shiftscribe — factory edge gateway: MQTT → Kafka → SQLite → local-LLM shift summaries → central Kafka
+
+Usage:
+  shiftscribe <command> [options]
+
+Commands:
+  config check <file> [--print]   validate a config file; --print shows the effective config (secrets redacted)
+  version                         print shiftscribe's version and the versions of its key parts
+  help                            show this help
+
+Options:
+  -h, --help                      show this help
+
+Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
+Environment overrides (addresses and secrets): see README.md, "Configuration".
+`
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    io.stdout.write(USAGE)
+    return command === undefined ? 2 : 0
+  }
+  try {
+    switch (command) {
+      case 'version':
+      case '--version':
+      case '-v':
+        io.stdout.write(versionReport())
+        return 0
+      case 'config': {
+        const [sub, ...args] = rest
+        if (sub !== 'check') return usageError(io, sub === undefined ? 'config: missing subcommand (try "config check <file>")' : `config: unknown subcommand "${sub}"`)
+        const { values, positionals } = parseArgs({
+          args,
+          allowPositionals: true,
+          options: { print: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+        })
+        if (values.help) {
+          io.stdout.write('Usage: shiftscribe config check <file> [--print]\n')
+          return 0
+        }
+        const file = positionals[0]
+        if (file === undefined || positionals.length > 1) return usageError(io, 'config check: expects exactly one file, e.g. "shiftscribe config check /etc/shiftscribe/gateway.yaml"')
+        return configCheck(file, { print: values.print ?? false }, io)
+      }
+      default:
+        return usageError(io, `unknown command "${command}"`)
+    }
+  } catch (err) {
+    if (isGatewayError(err, 'USAGE') || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+      return usageError(io, describeError(err))
+    }
+    throw err
+  }
+}
+
+function usageError(io: CliIo, message: string): number {
+  io.stderr.write(`shiftscribe: ${message}\nRun "shiftscribe --help" for usage.\n`)
+  return 2
+}

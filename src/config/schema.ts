@@ -1,0 +1,254 @@
+// The gateway's configuration, as one zod schema. Every object is strict so a typo is an
+// error with a path, not a silently ignored key. Defaults live here and nowhere else.
+import { z } from 'zod'
+
+/** Names that end up in Kafka keys, topics and the page: site, line, machine, sensor. */
+export const SEGMENT_RE = /^[A-Za-z0-9_.-]{1,64}$/
+const KAFKA_TOPIC_RE = /^[A-Za-z0-9._-]{1,249}$/
+const PLACEHOLDER_RE = /^\{([A-Za-z]+)\}$/
+export const PATTERN_FIELDS = ['site', 'line', 'machine', 'sensor'] as const
+const REQUIRED_PATTERN_FIELDS = ['line', 'machine', 'sensor'] as const
+
+const segmentName = z
+  .string()
+  .regex(SEGMENT_RE, 'must be 1–64 characters of letters, digits, "_", "." or "-"')
+
+const port = z.number().int().min(1).max(65535)
+
+const brokerAddress = z.string().refine(
+  (s) => {
+    const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})$/.exec(s)
+    return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535
+  },
+  { message: 'must be "host:port", e.g. "127.0.0.1:9092"' },
+)
+
+const kafkaTopic = z
+  .string()
+  .regex(KAFKA_TOPIC_RE, 'must be 1–249 characters of letters, digits, ".", "_" or "-"')
+
+const mqttUrl = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s)
+      return ['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(u.protocol) && u.hostname !== ''
+    } catch {
+      return false
+    }
+  },
+  { message: 'must be a URL like "mqtt://127.0.0.1:1883" (schemes: mqtt, mqtts, ws, wss)' },
+)
+
+const timeZone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz })
+      return true
+    } catch {
+      return false
+    }
+  },
+  { message: 'must be an IANA time zone such as "Europe/Berlin" or "UTC"' },
+)
+
+export const subscriptionSchema = z
+  .strictObject({
+    /** MQTT topic filter; `+` wildcards are mapped by `pattern`. */
+    filter: z.string().min(1),
+    /** Same segments as `filter`, with `{line}`, `{machine}`, `{sensor}` (and optionally `{site}`) where the filter has `+`. */
+    pattern: z.string().min(1),
+    /** How payloads on this filter are decoded. */
+    format: z.enum(['json', 'number']).default('json'),
+  })
+  .superRefine((sub, ctx) => checkPattern(sub.filter, sub.pattern, ctx))
+
+function checkPattern(filter: string, pattern: string, ctx: z.RefinementCtx): void {
+  const filterSegments = filter.split('/')
+  const patternSegments = pattern.split('/')
+  if (filterSegments.includes('#')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['filter'],
+      message: '"#" cannot be mapped to named segments; use one "+" per segment',
+    })
+    return
+  }
+  if (filterSegments.length !== patternSegments.length) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['pattern'],
+      message: `has ${patternSegments.length} segments but filter "${filter}" has ${filterSegments.length}`,
+    })
+    return
+  }
+  const seen = new Set<string>()
+  patternSegments.forEach((seg, i) => {
+    const filterSeg = filterSegments[i] ?? ''
+    const placeholder = PLACEHOLDER_RE.exec(seg)
+    if (placeholder) {
+      const name = placeholder[1] ?? ''
+      if (!(PATTERN_FIELDS as readonly string[]).includes(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pattern'],
+          message: `unknown placeholder "{${name}}"; use ${PATTERN_FIELDS.map((f) => `{${f}}`).join(', ')}`,
+        })
+      } else if (seen.has(name)) {
+        ctx.addIssue({ code: 'custom', path: ['pattern'], message: `"{${name}}" used twice` })
+      }
+      seen.add(name)
+      if (filterSeg !== '+') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pattern'],
+          message: `segment ${i + 1} "{${name}}" must sit where the filter has "+", but the filter has "${filterSeg}"`,
+        })
+      }
+    } else if (seg.includes('{') || seg.includes('}')) {
+      ctx.addIssue({ code: 'custom', path: ['pattern'], message: `segment ${i + 1} "${seg}" is not a placeholder like "{sensor}"` })
+    } else if (seg === '+') {
+      if (filterSeg !== '+') {
+        ctx.addIssue({ code: 'custom', path: ['pattern'], message: `segment ${i + 1} is "+" but the filter has "${filterSeg}"` })
+      }
+    } else if (seg !== filterSeg) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pattern'],
+        message: `segment ${i + 1} "${seg}" differs from the filter's "${filterSeg}"`,
+      })
+    }
+  })
+  for (const field of REQUIRED_PATTERN_FIELDS) {
+    if (!seen.has(field)) {
+      ctx.addIssue({ code: 'custom', path: ['pattern'], message: `must contain "{${field}}"` })
+    }
+  }
+}
+
+const mqttSchema = z
+  .strictObject({
+    url: mqttUrl.default('mqtt://127.0.0.1:1883'),
+    /** Stable client id: the broker keeps the persistent session (and queued QoS1 messages) under it. Default: shiftscribe-<site>. */
+    clientId: z.string().min(1).max(128).optional(),
+    username: z.string().min(1).optional(),
+    /** Prefer `passwordFile` or the SHIFTSCRIBE_MQTT_PASSWORD env var over a password in this file. */
+    password: z.string().min(1).optional(),
+    passwordFile: z.string().min(1).optional(),
+    keepaliveS: z.number().int().min(5).max(3600).default(30),
+    /** How long the broker keeps the session (and queues QoS1 messages) while the gateway is away. */
+    sessionExpiryS: z.number().int().min(0).max(4294967295).default(7 * 24 * 3600),
+    reconnectMinMs: z.number().int().min(100).default(1000),
+    reconnectMaxMs: z.number().int().min(100).default(30000),
+    /** Payloads larger than this are quarantined. */
+    maxPayloadBytes: z.number().int().min(16).max(268435455).default(65536),
+    subscriptions: z.array(subscriptionSchema).min(1, 'needs at least one subscription'),
+  })
+  .superRefine((m, ctx) => {
+    if (m.password !== undefined && m.passwordFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['password'], message: 'set either password or passwordFile, not both' })
+    }
+    if (m.reconnectMinMs > m.reconnectMaxMs) {
+      ctx.addIssue({ code: 'custom', path: ['reconnectMinMs'], message: `must not exceed reconnectMaxMs (${m.reconnectMaxMs})` })
+    }
+    const filters = new Map<string, number>()
+    m.subscriptions.forEach((s, i) => {
+      const first = filters.get(s.filter)
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['subscriptions', i, 'filter'],
+          message: `"${s.filter}" is already subscribed by subscriptions[${first}]`,
+        })
+      } else {
+        filters.set(s.filter, i)
+      }
+    })
+  })
+
+const localTopicsSchema = z
+  .strictObject({
+    readings: kafkaTopic.default('factory.readings'),
+    quarantine: kafkaTopic.default('factory.quarantine'),
+    anomalies: kafkaTopic.default('factory.anomalies'),
+    narratives: kafkaTopic.default('factory.narratives'),
+  })
+  .prefault({})
+
+const centralTopicsSchema = z
+  .strictObject({
+    summaries: kafkaTopic.default('plant.summaries'),
+    anomalies: kafkaTopic.default('plant.anomalies'),
+    kpis: kafkaTopic.default('plant.kpis'),
+  })
+  .prefault({})
+
+const kafkaLocalSchema = z
+  .strictObject({
+    brokers: z.array(brokerAddress).min(1).default(['127.0.0.1:9092']),
+    clientId: z.string().min(1).optional(),
+    topics: localTopicsSchema,
+    /** Partitions for topics the gateway creates; keys (one per sensor) keep per-sensor order. */
+    partitions: z.number().int().min(1).max(1000).default(3),
+    replicationFactor: z.number().int().min(1).max(7).default(1),
+  })
+  .prefault({})
+
+const kafkaCentralSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    brokers: z.array(brokerAddress).min(1).default(['127.0.0.1:9092']),
+    clientId: z.string().min(1).optional(),
+    topics: centralTopicsSchema,
+  })
+  .prefault({})
+
+const llmSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** A GGUF instruct model file. Relative paths resolve against the working directory (systemd: /opt/shiftscribe). */
+    modelPath: z.string().min(1).default('models/SmolLM2-135M-Instruct-Q4_1.gguf'),
+    /** CPU threads for inference. Never more than the box's cores; 2 suits a 2-core edge box. */
+    threads: z.number().int().min(1).max(256).default(2),
+    gpu: z.boolean().default(false),
+    contextSize: z.number().int().min(256).max(131072).default(2048),
+  })
+  .prefault({})
+
+const httpSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(8080),
+  })
+  .prefault({})
+
+const logSchema = z
+  .strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  })
+  .prefault({})
+
+export const configSchema = z.strictObject({
+  /** This plant; first part of every Kafka key and narrative scope. */
+  site: segmentName,
+  /** This box; in forwarded headers. Default: shiftscribe-<site>. */
+  gatewayId: segmentName.optional(),
+  /** Where the journal and state databases live (systemd: /var/lib/shiftscribe). Relative paths resolve against the working directory. */
+  dataDir: z.string().min(1).default('data'),
+  /** The plant's IANA time zone: shifts and reports follow it, DST included. */
+  timeZone: timeZone.default('UTC'),
+  log: logSchema,
+  mqtt: mqttSchema,
+  kafka: z
+    .strictObject({
+      local: kafkaLocalSchema,
+      central: kafkaCentralSchema,
+    })
+    .prefault({}),
+  llm: llmSchema,
+  http: httpSchema,
+})
+
+export type ConfigInput = z.input<typeof configSchema>
+export type ParsedConfig = z.output<typeof configSchema>
+export type SubscriptionConfig = z.output<typeof subscriptionSchema>
