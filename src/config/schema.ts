@@ -206,7 +206,7 @@ const llmSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
     /** A GGUF instruct model file. Relative paths resolve against the working directory (systemd: /opt/shiftscribe). */
-    modelPath: z.string().min(1).default('models/SmolLM2-135M-Instruct-Q4_1.gguf'),
+    modelPath: z.string().min(1).default('models/SmolLM2-135M-Instruct.Q4_1.gguf'),
     /** CPU threads for inference. Never more than the box's cores; 2 suits a 2-core edge box. */
     threads: z.number().int().min(1).max(256).default(2),
     gpu: z.boolean().default(false),
