@@ -41,7 +41,8 @@ describe.each(clusters)('Kafka $name cluster', ({ brokers }) => {
     })
     expect(sent.every((r) => r.errorCode === 0)).toBe(true)
 
-    const consumer = kafka.consumer({ groupId })
+    // A short fetch wait keeps disconnect fast on an idle topic (default 5 s).
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 250 })
     await consumer.connect()
     teardown.add('consumer disconnect', () => consumer.disconnect())
     await consumer.subscribe({ topics: [topic], fromBeginning: true })
