@@ -1,6 +1,7 @@
 // Reads a YAML config, applies env overrides, validates it with the zod schema and returns a
 // deep-frozen Config. Every problem comes back at once, each with its path, line and a hint.
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { LineCounter, parseDocument, isNode } from 'yaml'
 import type { z } from 'zod'
 import { GatewayError } from '../errors.js'
@@ -23,6 +24,7 @@ export type Config = DeepReadonly<
   ParsedConfig & {
     gatewayId: string
     mqtt: ParsedConfig['mqtt'] & { clientId: string }
+    journal: ParsedConfig['journal'] & { file: string }
     kafka: {
       local: ParsedConfig['kafka']['local'] & { clientId: string }
       central: ParsedConfig['kafka']['central'] & { clientId: string }
@@ -141,6 +143,7 @@ export function parseConfigText(text: string, file: string, options: LoadConfigO
     ...parsed,
     gatewayId,
     mqtt: { ...parsed.mqtt, password, clientId: parsed.mqtt.clientId ?? gatewayId },
+    journal: { ...parsed.journal, file: parsed.journal.file ?? join(parsed.dataDir, 'journal.db') },
     kafka: {
       local: { ...parsed.kafka.local, clientId: parsed.kafka.local.clientId ?? gatewayId },
       central: { ...parsed.kafka.central, clientId: parsed.kafka.central.clientId ?? gatewayId },

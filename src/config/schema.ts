@@ -141,6 +141,8 @@ const mqttSchema = z
     reconnectMaxMs: z.number().int().min(100).default(30000),
     /** Payloads larger than this are quarantined. */
     maxPayloadBytes: z.number().int().min(16).max(268435455).default(65536),
+    /** A JSON array payload with more readings than this is quarantined. */
+    maxReadingsPerMessage: z.number().int().min(1).max(100000).default(1000),
     subscriptions: z.array(subscriptionSchema).min(1, 'needs at least one subscription'),
   })
   .superRefine((m, ctx) => {
@@ -202,6 +204,49 @@ const kafkaCentralSchema = z
   })
   .prefault({})
 
+const journalSchema = z
+  .strictObject({
+    /** The journal's SQLite file. Default: <dataDir>/journal.db. */
+    file: z.string().min(1).optional(),
+    /** normal: a commit survives a crash of the process (kill -9); full: also a power loss (slower). */
+    synchronous: z.enum(['normal', 'full']).default('normal'),
+    /** Upper bound of undelivered journal content (keys + values), bytes. */
+    maxBytes: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .default(512 * 1024 * 1024),
+    /** When full: block = stop acking so the broker keeps the messages; drop-oldest = drop undelivered rows, counted. */
+    whenFull: z.enum(['block', 'drop-oldest']).default('block'),
+  })
+  .prefault({})
+
+const pumpSchema = z
+  .strictObject({
+    /** Most records per Kafka send. */
+    batchMaxMessages: z.number().int().min(1).max(100000).default(5000),
+    /** Most bytes (keys + values, before compression) per Kafka send. */
+    batchMaxBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
+    /** How long the pump waits for more records before sending a small batch. */
+    lingerMs: z.number().int().min(0).max(10000).default(5),
+    compression: z.enum(['gzip', 'none']).default('gzip'),
+    /** Backoff while Kafka is unreachable: starts at retryMinMs, doubles up to retryMaxMs (with jitter). */
+    retryMinMs: z.number().int().min(10).default(200),
+    retryMaxMs: z.number().int().min(10).default(30000),
+    /** On stop, how long the pump keeps sending what is journaled before it gives up (the rest stays in the journal). */
+    drainTimeoutMs: z.number().int().min(0).default(10000),
+  })
+  .superRefine((p, ctx) => {
+    if (p.retryMinMs > p.retryMaxMs) {
+      ctx.addIssue({ code: 'custom', path: ['retryMinMs'], message: `must not exceed retryMaxMs (${p.retryMaxMs})` })
+    }
+  })
+  .prefault({})
+
 const llmSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
@@ -239,6 +284,8 @@ export const configSchema = z.strictObject({
   timeZone: timeZone.default('UTC'),
   log: logSchema,
   mqtt: mqttSchema,
+  journal: journalSchema,
+  pump: pumpSchema,
   kafka: z
     .strictObject({
       local: kafkaLocalSchema,

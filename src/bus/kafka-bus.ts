@@ -1,0 +1,149 @@
+// All Kafka access goes through here (kafkajs 2.2.4 today), so the client can be swapped
+// without touching the stages. Errors come out as GatewayError with `retriable` set.
+import { CompressionTypes, Kafka, logLevel as KafkaLogLevel, Partitioners, type Producer, type logCreator } from 'kafkajs'
+import { GatewayError } from '../errors.js'
+import type { Log } from '../log.js'
+
+export interface KafkaBusOptions {
+  brokers: readonly string[]
+  clientId: string
+  log: Log
+  connectionTimeoutMs?: number
+  requestTimeoutMs?: number
+}
+
+export interface TopicSpec {
+  topic: string
+  partitions: number
+  replicationFactor: number
+}
+
+export interface BusMessage {
+  key: string
+  value: string | Buffer
+  headers?: Record<string, string>
+}
+
+export interface TopicBatch {
+  topic: string
+  messages: BusMessage[]
+}
+
+export interface BusProducer {
+  /** Sends with acks=all; resolves only when every message is acknowledged. */
+  send(batches: TopicBatch[], options: { compression: 'gzip' | 'none' }): Promise<void>
+  disconnect(): Promise<void>
+}
+
+export interface KafkaBus {
+  /** Creates missing topics; returns what it created. Throws a non-retriable error for a bad spec. */
+  ensureTopics(specs: readonly TopicSpec[]): Promise<{ created: string[]; existing: string[] }>
+  /** An idempotent producer (one request in flight, so per-partition order holds across retries). */
+  createProducer(): Promise<BusProducer>
+  readonly brokers: readonly string[]
+}
+
+export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
+  const log = options.log.child({ stage: 'kafka' })
+  const kafka = new Kafka({
+    clientId: options.clientId,
+    brokers: [...options.brokers],
+    connectionTimeout: options.connectionTimeoutMs ?? 3000,
+    requestTimeout: options.requestTimeoutMs ?? 30000,
+    logLevel: KafkaLogLevel.WARN,
+    logCreator: kafkaLogCreator(log),
+    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 5 },
+  })
+
+  return {
+    brokers: options.brokers,
+
+    async ensureTopics(specs) {
+      const admin = kafka.admin()
+      try {
+        await admin.connect()
+        const existing = new Set(await admin.listTopics())
+        const missing = specs.filter((s) => !existing.has(s.topic))
+        if (missing.length > 0) {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: missing.map((s) => ({ topic: s.topic, numPartitions: s.partitions, replicationFactor: s.replicationFactor })),
+          })
+        }
+        const present = specs.filter((s) => existing.has(s.topic))
+        if (present.length > 0) {
+          const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.topic) })
+          for (const t of meta.topics) {
+            const want = specs.find((s) => s.topic === t.name)
+            if (want && t.partitions.length !== want.partitions) {
+              log.warn({ topic: t.name, partitions: t.partitions.length, configured: want.partitions }, 'topic exists with a different partition count; keeping it')
+            }
+          }
+        }
+        return { created: missing.map((s) => s.topic), existing: present.map((s) => s.topic) }
+      } catch (err) {
+        throw toGatewayError(err, `cannot create topics ${specs.map((s) => s.topic).join(', ')} on ${options.brokers.join(',')}`)
+      } finally {
+        await admin.disconnect().catch(() => undefined)
+      }
+    },
+
+    async createProducer() {
+      const producer: Producer = kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+        // Short internal retries; the caller's backoff handles long outages.
+        retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 3 },
+      })
+      try {
+        await producer.connect()
+      } catch (err) {
+        await producer.disconnect().catch(() => undefined)
+        throw toGatewayError(err, `cannot connect a producer to ${options.brokers.join(',')}`)
+      }
+      return {
+        async send(batches, { compression }) {
+          try {
+            await producer.sendBatch({
+              acks: -1,
+              compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+              topicMessages: batches.filter((b) => b.messages.length > 0),
+            })
+          } catch (err) {
+            throw toGatewayError(err, `send to ${options.brokers.join(',')} failed`)
+          }
+        },
+        async disconnect() {
+          await producer.disconnect()
+        },
+      }
+    },
+  }
+}
+
+function toGatewayError(err: unknown, what: string): GatewayError {
+  if (err instanceof GatewayError) return err
+  const e = err as { message?: string; retriable?: boolean; type?: string; name?: string }
+  // kafkajs marks connection and leadership errors retriable; a bad topic spec is not.
+  const retriable = e.retriable !== false || e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSConnectionError'
+  const hint =
+    e.type === 'INVALID_REPLICATION_FACTOR'
+      ? ' (lower kafka.local.replicationFactor to at most the number of brokers)'
+      : e.type === 'POLICY_VIOLATION' || e.type === 'TOPIC_AUTHORIZATION_FAILED'
+        ? ' (create the topics by hand or grant the gateway rights to)'
+        : ''
+  return new GatewayError('BUS_UNAVAILABLE', `${what}: ${e.message ?? String(err)}${hint}`, { retriable, cause: err })
+}
+
+function kafkaLogCreator(log: Log): logCreator {
+  return () =>
+    ({ level, log: entry }) => {
+      const { message, ...fields } = entry
+      // Our producer's retries are bounded on purpose: the pump's own backoff takes over.
+      if (message.startsWith('Limiting retries for the idempotent producer')) return
+      // kafkajs logs retried conditions as ERROR; the caller logs what it could not handle.
+      if (level <= KafkaLogLevel.WARN) log.warn({ kafkajs: fields }, message)
+      else log.debug({ kafkajs: fields }, message)
+    }
+}

@@ -1,0 +1,62 @@
+// The messages shiftscribe writes to its local Kafka topics, as zod schemas. `v` is the schema
+// version: a field is only ever added within a version; anything else is a new version.
+// docs/schemas/ (JSON Schema for central teams) is generated from these.
+import { z } from 'zod'
+
+export const SCHEMA_VERSION = 1
+
+/** Why a message was quarantined instead of journaled as readings. */
+export const QUARANTINE_REASONS = [
+  'payload_too_large', // over mqtt.maxPayloadBytes
+  'empty_payload', // zero bytes
+  'invalid_utf8', // not valid UTF-8 text
+  'not_json', // JSON subscription, payload does not parse
+  'not_a_number', // number subscription, payload is not a decimal number
+  'wrong_type', // JSON that parses but is not a reading (or a list of them), or a field of the wrong type
+  'missing_value', // a reading object without `value` (or `v`)
+  'non_finite_value', // value is NaN or ±Infinity (e.g. 1e999)
+  'bad_timestamp', // ts is neither epoch milliseconds nor an ISO-8601 date-time with offset
+  'timestamp_out_of_range', // ts before 2000-01-01 or more than a day in the future
+  'too_many_readings', // a JSON array longer than the per-message limit
+  'bad_topic_segment', // a mapped topic segment is not [A-Za-z0-9_.-]{1,64}
+  'unmapped_topic', // the topic matches no configured pattern
+] as const
+export type QuarantineReason = (typeof QUARANTINE_REASONS)[number]
+
+const segment = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)
+
+/** factory.readings, key `site/line/machine/sensor`. Times are epoch milliseconds (UTC). */
+export const readingMessageSchema = z.object({
+  v: z.literal(SCHEMA_VERSION),
+  site: segment,
+  line: segment,
+  machine: segment,
+  sensor: segment,
+  /** Event time: from the payload, else the receive time. */
+  ts: z.number().int(),
+  value: z.number(),
+  unit: z.string().max(32).optional(),
+  quality: z.string().max(32).optional(),
+  receivedAt: z.number().int(),
+  mqttTopic: z.string(),
+})
+export type ReadingMessage = z.infer<typeof readingMessageSchema>
+
+/** factory.quarantine, key = the MQTT topic. */
+export const quarantineMessageSchema = z.object({
+  v: z.literal(SCHEMA_VERSION),
+  reason: z.enum(QUARANTINE_REASONS),
+  /** Human-readable detail, e.g. `readings[3].ts: 1999-12-31T23:00:00Z is before 2000`. */
+  detail: z.string().max(500),
+  mqttTopic: z.string(),
+  /** The original payload bytes, base64; cut at `payloadBytesKept` bytes for oversize payloads. */
+  payloadBase64: z.string(),
+  payloadBytes: z.number().int().nonnegative(),
+  payloadTruncated: z.boolean(),
+  receivedAt: z.number().int(),
+})
+export type QuarantineMessage = z.infer<typeof quarantineMessageSchema>
+
+export function readingKey(r: { site: string; line: string; machine: string; sensor: string }): string {
+  return `${r.site}/${r.line}/${r.machine}/${r.sensor}`
+}

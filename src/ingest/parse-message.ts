@@ -1,0 +1,82 @@
+// One MQTT message → journal entries: its readings, or one quarantine record with the reason
+// and the original bytes. Kafka keys and values are encoded here, once, so the pump only
+// moves bytes.
+import { SCHEMA_VERSION, readingKey, type QuarantineMessage, type QuarantineReason, type ReadingMessage } from '../bus/messages.js'
+import { decodePayload } from './decode.js'
+import type { TopicMapper } from './topic-map.js'
+
+export type EntryKind = 'reading' | 'quarantine'
+
+export interface JournalEntry {
+  kind: EntryKind
+  key: string
+  /** The Kafka message value, JSON. */
+  value: string
+  receivedAt: number
+}
+
+export type ParseResult =
+  | { ok: true; entries: JournalEntry[] }
+  | { ok: false; entries: [JournalEntry]; reason: QuarantineReason; detail: string }
+
+export interface MessageParserOptions {
+  mapTopic: TopicMapper
+  maxPayloadBytes: number
+  maxReadings: number
+}
+
+export type MessageParser = (topic: string, payload: Uint8Array, receivedAt: number) => ParseResult
+
+export function createMessageParser(options: MessageParserOptions): MessageParser {
+  const { mapTopic, maxPayloadBytes, maxReadings } = options
+  return (topic, payload, receivedAt) => {
+    const match = mapTopic(topic)
+    if (!match.ok) return quarantine(topic, payload, receivedAt, match.reason, match.detail, maxPayloadBytes)
+    const decoded = decodePayload(payload, match.format, { maxPayloadBytes, maxReadings, now: receivedAt })
+    if (!decoded.ok) return quarantine(topic, payload, receivedAt, decoded.reason, decoded.detail, maxPayloadBytes)
+    const { id } = match
+    const key = readingKey(id)
+    return {
+      ok: true,
+      entries: decoded.readings.map((r) => {
+        const message: ReadingMessage = {
+          v: SCHEMA_VERSION,
+          site: id.site,
+          line: id.line,
+          machine: id.machine,
+          sensor: id.sensor,
+          ts: r.ts ?? receivedAt,
+          value: r.value,
+          unit: r.unit,
+          quality: r.quality,
+          receivedAt,
+          mqttTopic: topic,
+        }
+        return { kind: 'reading', key, value: JSON.stringify(message), receivedAt }
+      }),
+    }
+  }
+}
+
+function quarantine(
+  topic: string,
+  payload: Uint8Array,
+  receivedAt: number,
+  reason: QuarantineReason,
+  detail: string,
+  keepBytes: number,
+): ParseResult {
+  const truncated = payload.length > keepBytes
+  const kept = truncated ? payload.subarray(0, keepBytes) : payload
+  const message: QuarantineMessage = {
+    v: SCHEMA_VERSION,
+    reason,
+    detail: detail.slice(0, 500),
+    mqttTopic: topic,
+    payloadBase64: Buffer.from(kept.buffer, kept.byteOffset, kept.byteLength).toString('base64'),
+    payloadBytes: payload.length,
+    payloadTruncated: truncated,
+    receivedAt,
+  }
+  return { ok: false, reason, detail, entries: [{ kind: 'quarantine', key: topic, value: JSON.stringify(message), receivedAt }] }
+}
