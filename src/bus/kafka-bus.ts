@@ -19,9 +19,9 @@ export interface TopicSpec {
 }
 
 export interface BusMessage {
-  key: string
+  key: string | Buffer
   value: string | Buffer
-  headers?: Record<string, string>
+  headers?: Record<string, string | Buffer>
 }
 
 export interface TopicBatch {

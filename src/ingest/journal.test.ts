@@ -27,13 +27,13 @@ function journal(file: string, over: Partial<Parameters<typeof createJournal>[0]
 
 const good = (n: number, value = 'x'.repeat(90)): ParseResult => ({
   ok: true,
-  entries: Array.from({ length: n }, (_, i) => ({ kind: 'reading', key: `s/l/m/k${i}`, value, receivedAt: 1000 + i })),
+  entries: Array.from({ length: n }, (_, i) => ({ kind: 'reading', key: Buffer.from(`s/l/m/k${i}`), value: Buffer.from(value), receivedAt: 1000 + i })),
 })
 const bad: ParseResult = {
   ok: false,
   reason: 'not_json',
   detail: 'x',
-  entries: [{ kind: 'quarantine', key: 'factory/a', value: '{"v":1}', receivedAt: 5 }],
+  entries: [{ kind: 'quarantine', key: Buffer.from('factory/a'), value: Buffer.from('{"v":1}'), receivedAt: 5 }],
 }
 
 function balanced(l: LedgerCounts): boolean {
@@ -43,9 +43,9 @@ function balanced(l: LedgerCounts): boolean {
 describe('journal', () => {
   it('appends, reads in order, delivers, and keeps the ledger balanced', () => {
     const j = journal(tempFile())
-    expect(j.append(good(3))).toBe('ok')
-    expect(j.append(bad)).toBe('ok')
-    expect(j.append(good(1))).toBe('ok')
+    expect(j.append([good(3)])).toBe('ok')
+    expect(j.append([bad])).toBe('ok')
+    expect(j.append([good(1)])).toBe('ok')
     const batch = j.readBatch(0, 10, 1 << 20)
     expect(batch.map((r) => r.kind)).toEqual(['reading', 'reading', 'reading', 'quarantine', 'reading'])
     expect(batch.map((r) => r.id)).toEqual([...batch.map((r) => r.id)].sort((a, b) => a - b))
@@ -65,7 +65,7 @@ describe('journal', () => {
 
   it('bounds a batch by records and bytes, but always returns at least one', () => {
     const j = journal(tempFile())
-    j.append(good(10))
+    j.append([good(10)])
     expect(j.readBatch(0, 4, 1 << 20)).toHaveLength(4)
     const one = j.readBatch(0, 10, 1)
     expect(one).toHaveLength(1)
@@ -76,14 +76,14 @@ describe('journal', () => {
   it('survives a reopen: records, ledger and never-reused ids', () => {
     const file = tempFile()
     const a = journal(file)
-    a.append(good(2))
-    a.append(bad)
+    a.append([good(2)])
+    a.append([bad])
     const ids = a.readBatch(0, 10, 1 << 20).map((r) => r.id)
     a.markDelivered(0, Math.max(...ids))
     a.close()
     const b = journal(file)
     expect(b.ledger()).toMatchObject({ received: 3, delivered: 3, pending: 0, pendingBytes: 0 })
-    b.append(good(1))
+    b.append([good(1)])
     const [next] = b.readBatch(0, 10, 1 << 20)
     expect(next?.id).toBeGreaterThan(Math.max(...ids))
     expect(readJournalLedger(file)).toMatchObject({ received: 4, pending: 1 })
@@ -93,10 +93,10 @@ describe('journal', () => {
     const j = journal(tempFile(), { maxBytes: 1024 * 1024 })
     const big = 'y'.repeat(100_000)
     let appended = 0
-    while (j.append(good(1, big)) === 'ok') appended++
+    while (j.append([good(1, big)]) === 'ok') appended++
     expect(appended).toBe(10)
     const before = j.ledger()
-    expect(j.append(good(1, big))).toBe('full')
+    expect(j.append([good(1, big)])).toBe('full')
     expect(j.ledger()).toEqual(before)
     let woke = false
     const waiting = j.waitForSpace().then(() => (woke = true))
@@ -106,21 +106,33 @@ describe('journal', () => {
     j.markDelivered(0, first)
     await waiting
     expect(woke).toBe(true)
-    expect(j.append(good(1, big))).toBe('ok')
+    expect(j.append([good(1, big)])).toBe('ok')
   })
 
   it('when full with policy drop-oldest: drops the oldest unreserved records and counts them', () => {
     const j = journal(tempFile(), { maxBytes: 1024 * 1024, whenFull: 'drop-oldest' })
     const big = 'z'.repeat(100_000)
-    for (let i = 0; i < 10; i++) expect(j.append(good(1, big))).toBe('ok')
+    for (let i = 0; i < 10; i++) expect(j.append([good(1, big)])).toBe('ok')
     const ids = j.readBatch(0, 100, 1 << 30).map((r) => r.id)
     j.reserve(ids[1] ?? 0) // the first two are in flight to Kafka
-    expect(j.append(good(1, big))).toBe('ok')
+    expect(j.append([good(1, big)])).toBe('ok')
     const l = j.ledger()
     expect(l.dropped).toBe(1)
     expect(balanced(l)).toBe(true)
     const left = j.readBatch(0, 100, 1 << 30).map((r) => r.id)
     expect(left.slice(0, 2)).toEqual(ids.slice(0, 2))
     expect(left).not.toContain(ids[2])
+  })
+})
+
+describe('journal group commit', () => {
+  it('commits many messages in one transaction with exact ledger counts', () => {
+    const j = journal(tempFile())
+    expect(j.append([good(2), bad, good(3), bad])).toBe('ok')
+    const l = j.ledger()
+    expect(l).toMatchObject({ messages: 4, received: 7, journaled: 5, quarantined: 2, pending: 7 })
+    expect(l.quarantinedByReason.not_json).toBe(2)
+    expect(balanced(l)).toBe(true)
+    expect(j.readBatch(0, 100, 1 << 20).map((r) => r.kind)).toEqual(['reading', 'reading', 'quarantine', 'reading', 'reading', 'reading', 'quarantine'])
   })
 })

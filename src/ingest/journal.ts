@@ -21,8 +21,8 @@ export interface JournalOptions {
 export interface JournalRecord {
   id: number
   kind: EntryKind
-  key: string
-  value: string
+  key: Buffer
+  value: Buffer
   receivedAt: number
   bytes: number
 }
@@ -47,8 +47,8 @@ export interface LedgerCounts {
 export type AppendOutcome = 'ok' | 'full'
 
 export interface Journal {
-  /** Commits one message's entries (and the ledger) in one transaction; 'full' = nothing written. */
-  append(result: ParseResult): AppendOutcome
+  /** Commits the entries of these messages (and the ledger) in one transaction; 'full' = nothing written. */
+  append(results: readonly ParseResult[]): AppendOutcome
   /** Pending records after `afterId`, oldest first, bounded by count and bytes (at least one). */
   readBatch(afterId: number, maxRecords: number, maxBytes: number): JournalRecord[]
   /** After the Kafka ack: deletes the records with afterId < id <= upToId; returns how many. */
@@ -101,16 +101,18 @@ export function createJournal(options: JournalOptions): Journal {
   const spaceWaiters = new Set<() => void>()
   const fits = (bytes: number) => counts.pending === 0 || counts.pendingBytes + bytes <= options.maxBytes
 
-  const appendTx = db.transaction((result: ParseResult, bytes: number[]) => {
-    result.entries.forEach((e, i) => insert.run(KIND_CODE[e.kind], e.key, e.value, e.receivedAt, bytes[i]))
-    const n = result.entries.length
-    const total = bytes.reduce((a, b) => a + b, 0)
-    if (result.ok) bumpLedger.run(n, n, 0, total)
-    else {
-      bumpLedger.run(1, 0, 1, total)
-      bumpReason.run(result.reason)
-    }
-    return total
+  const appendTx = db.transaction((results: readonly ParseResult[], bytes: number[][]) => {
+    results.forEach((result, r) => {
+      const b = bytes[r] ?? []
+      result.entries.forEach((e, i) => insert.run(KIND_CODE[e.kind], e.key, e.value, e.receivedAt, b[i] ?? 0))
+      const n = result.entries.length
+      const total = b.reduce((a, x) => a + x, 0)
+      if (result.ok) bumpLedger.run(n, n, 0, total)
+      else {
+        bumpLedger.run(1, 0, 1, total)
+        bumpReason.run(result.reason)
+      }
+    })
   })
 
   const dropTx = db.transaction((needBytes: number) => {
@@ -140,9 +142,10 @@ export function createJournal(options: JournalOptions): Journal {
   }
 
   return {
-    append(result) {
-      const bytes = result.entries.map((e) => Buffer.byteLength(e.key) + Buffer.byteLength(e.value))
-      const incoming = bytes.reduce((a, b) => a + b, 0)
+    append(results) {
+      if (results.length === 0) return 'ok'
+      const bytes = results.map((r) => r.entries.map((e) => e.key.length + e.value.length))
+      const incoming = bytes.reduce((a, b) => a + b.reduce((x, y) => x + y, 0), 0)
       if (!fits(incoming)) {
         refusedBytes = incoming
         if (options.whenFull === 'block') return 'full'
@@ -156,18 +159,20 @@ export function createJournal(options: JournalOptions): Journal {
         }
         if (freed < need) return 'full'
       }
-      appendTx(result, bytes)
-      const n = result.entries.length
-      counts.messages++
-      counts.pending += n
+      appendTx(results, bytes)
       counts.pendingBytes += incoming
-      if (result.ok) {
-        counts.received += n
-        counts.journaled += n
-      } else {
-        counts.received += 1
-        counts.quarantined += 1
-        counts.quarantinedByReason[result.reason]++
+      for (const result of results) {
+        const n = result.entries.length
+        counts.messages++
+        counts.pending += n
+        if (result.ok) {
+          counts.received += n
+          counts.journaled += n
+        } else {
+          counts.received += 1
+          counts.quarantined += 1
+          counts.quarantinedByReason[result.reason]++
+        }
       }
       return 'ok'
     },
@@ -178,8 +183,8 @@ export function createJournal(options: JournalOptions): Journal {
       for (const row of selectBatch.iterate(afterId, maxRecords) as IterableIterator<{
         id: number
         kind: number
-        key: string
-        value: string
+        key: Buffer
+        value: Buffer
         receivedAt: number
         bytes: number
       }>) {
@@ -256,8 +261,8 @@ function migrate(db: Database.Database): void {
     CREATE TABLE journal (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       kind INTEGER NOT NULL,
-      key TEXT NOT NULL,
-      value TEXT NOT NULL,
+      key BLOB NOT NULL,
+      value BLOB NOT NULL,
       received_at INTEGER NOT NULL,
       bytes INTEGER NOT NULL
     );

@@ -1,8 +1,15 @@
-// MQTT 5 subscriber with a persistent session. Each QoS1 message is committed to the journal
-// inside mqtt.js's customHandleAcks, and the PUBACK goes out only after the commit: a
-// message that is not durable is never acked, so the broker redelivers it after a crash.
-// When the journal is full (policy "block") the ack waits, and mqtt.js, which handles one
-// packet at a time, stops taking more: the broker keeps them.
+// MQTT 5 subscriber with a persistent session. A QoS1 message's PUBACK goes out only after
+// the message is committed to the journal: what is not durable is never acked, so the broker
+// redelivers it after a crash.
+//
+// Group commit: mqtt.js handles one packet at a time and sends the PUBACK as soon as the
+// handler returns, which would force one SQLite transaction per message (~30 µs each here).
+// So the PUBACKs are held back (by wrapping mqtt.js's packet sender) while the messages of a
+// burst are staged, then one transaction commits them all and the held PUBACKs go out, in
+// order. A held PUBACK from a connection that has since closed is dropped (the broker
+// redelivers). When a group is full, or the journal is full (policy "block"), mqtt.js is not
+// told to go on, so it takes no more packets and the broker keeps them. Without the sender to
+// wrap (another mqtt.js), it falls back to committing each message before its ack.
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { QuarantineReason } from '../bus/messages.js'
 import { describeError } from '../errors.js'
@@ -42,6 +49,19 @@ export interface MqttSubscriber extends Service {
 
 const QUARANTINE_LOG_EVERY_MS = 10_000
 
+interface Staged {
+  result: ParseResult
+  topic: string
+}
+
+interface Packet {
+  cmd: string
+}
+type SendPacket = (packet: Packet, cb?: (err?: Error) => void, ...rest: unknown[]) => void
+
+/** Most messages per group commit; mqtt.js is paused while a group this large waits. */
+export const MAX_GROUP = 1000
+
 export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscriber {
   const { settings, parse, journal, clock } = options
   const log = options.log.child({ stage: 'mqtt' })
@@ -55,6 +75,16 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
   let blockedSince: number | undefined
   const abort = new AbortController()
   const quarantineLog = new Map<QuarantineReason, { at: number; suppressed: number }>()
+
+  // Group commit state.
+  let grouping = false
+  let sendNow: ((packet: Packet) => void) | undefined
+  let staged: Staged[] = []
+  let held: { packet: Packet; generation: number }[] = []
+  let paused: (() => void)[] = []
+  let generation = 0
+  let flushScheduled = false
+  let commitFailures = 0
 
   function logQuarantine(result: ParseResult, topic: string): void {
     if (result.ok) return
@@ -71,30 +101,95 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
     quarantineLog.set(result.reason, { at: now, suppressed: 0 })
   }
 
-  /** Commits, then acks. Never acks what is not committed; retries commit failures. */
-  function commit(result: ParseResult, topic: string, ack: (code: number) => void, failures = 0): void {
-    if (stopped) return
+  /** Commits what is staged; then sends the held PUBACKs and lets mqtt.js go on. */
+  function flush(): void {
+    flushScheduled = false
+    if (staged.length === 0) return
     let outcome
     try {
-      outcome = journal.append(result)
+      outcome = journal.append(staged.map((s) => s.result))
     } catch (err) {
-      const wait = backoffMs(failures, 100, 5000)
-      log.error({ err: describeError(err), retryInMs: wait }, 'journal write failed; message not acked, retrying')
-      clock.setTimeout(() => commit(result, topic, ack, failures + 1), wait)
+      const wait = backoffMs(commitFailures++, 100, 5000)
+      log.error({ err: describeError(err), messages: staged.length, retryInMs: wait }, 'journal write failed; messages not acked, retrying')
+      flushScheduled = true
+      clock.setTimeout(flush, wait)
       return
     }
+    commitFailures = 0
     if (outcome === 'full') {
       if (blockedSince === undefined) {
         blockedSince = clock.now()
         log.warn({ pending: journal.ledger().pending }, 'journal full: holding acks, the broker keeps the messages')
       }
-      void journal.waitForSpace(abort.signal).then(() => commit(result, topic, ack, failures))
+      flushScheduled = true
+      void journal.waitForSpace(abort.signal).then(() => (stopped ? undefined : flush()))
       return
     }
     if (blockedSince !== undefined) {
       log.info({ blockedMs: clock.now() - blockedSince }, 'journal has space again: acking resumes')
       blockedSince = undefined
     }
+    const committed = staged
+    staged = []
+    const acks = held
+    held = []
+    const c = client
+    if (c && sendNow && isConnected) {
+      const stream = (c as unknown as { stream?: { cork?: () => void; uncork?: () => void } }).stream
+      stream?.cork?.()
+      for (const a of acks) if (a.generation === generation) sendNow(a.packet)
+      stream?.uncork?.()
+    }
+    const resume = paused
+    paused = []
+    for (const go of resume) go()
+    for (const s of committed) logQuarantine(s.result, s.topic)
+    options.onJournaled?.()
+  }
+
+  function stage(result: ParseResult, topic: string): void {
+    staged.push({ result, topic })
+    if (!flushScheduled) {
+      flushScheduled = true
+      // After the packets already parsed from the socket have been handled.
+      setImmediate(flush)
+    }
+  }
+
+  /** Holds PUBACKs until the commit of their group; pauses mqtt.js when the group is full. */
+  function holdPubacks(c: MqttClient): boolean {
+    const target = c as unknown as { _sendPacket?: SendPacket }
+    const original = target._sendPacket
+    if (typeof original !== 'function') return false
+    sendNow = (packet) => original.call(c, packet, () => undefined)
+    target._sendPacket = function (this: unknown, packet, cb, ...rest) {
+      if (packet.cmd !== 'puback' || stopped) return original.call(this, packet, cb, ...rest)
+      held.push({ packet, generation })
+      const next = () => cb?.()
+      if (staged.length >= MAX_GROUP || blockedSince !== undefined) paused.push(next)
+      else next()
+    }
+    return true
+  }
+
+  /** Fallback without group commit: commit each message, then ack it. */
+  function commitOne(result: ParseResult, topic: string, ack: (code: number) => void, failures = 0): void {
+    if (stopped) return
+    let outcome
+    try {
+      outcome = journal.append([result])
+    } catch (err) {
+      const wait = backoffMs(failures, 100, 5000)
+      log.error({ err: describeError(err), retryInMs: wait }, 'journal write failed; message not acked, retrying')
+      clock.setTimeout(() => commitOne(result, topic, ack, failures + 1), wait)
+      return
+    }
+    if (outcome === 'full') {
+      blockedSince ??= clock.now()
+      void journal.waitForSpace(abort.signal).then(() => commitOne(result, topic, ack, failures))
+      return
+    }
+    blockedSince = undefined
     ack(0)
     logQuarantine(result, topic)
     options.onJournaled?.()
@@ -116,13 +211,25 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
         password: settings.password,
         resubscribe: true,
         customHandleAcks: (topic, payload, _packet, callback) => {
-          commit(parse(topic, payload, clock.now()), topic, (code) => callback(code))
+          if (stopped) return // never acked: the broker keeps it for the next session
+          const result = parse(topic, payload, clock.now())
+          if (grouping) {
+            stage(result, topic)
+            callback(0) // the PUBACK it triggers is held until the group commits
+          } else {
+            commitOne(result, topic, (code) => callback(code))
+          }
         },
       })
       client = c
+      grouping = holdPubacks(c)
+      if (!grouping) log.warn('mqtt.js packet sender not found: committing each message before its ack (slower)')
       c.on('message', (topic, payload, packet) => {
-        // QoS1 messages were journaled before their PUBACK; QoS0 ones arrive only here.
-        if (packet.qos === 0) commit(parse(topic, payload, clock.now()), topic, () => undefined)
+        // QoS1 messages were staged in customHandleAcks; QoS0 ones arrive only here.
+        if (packet.qos !== 0 || stopped) return
+        const result = parse(topic, payload, clock.now())
+        if (grouping) stage(result, topic)
+        else commitOne(result, topic, () => undefined)
       })
       c.on('connect', (connack) => {
         isConnected = true
@@ -147,6 +254,13 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
         }
       })
       c.on('close', () => {
+        // PUBACKs held for this connection must not go out on the next one: its packet ids
+        // mean other messages there. The broker redelivers these (duplicates, not loss).
+        generation++
+        held = []
+        const resume = paused
+        paused = []
+        for (const go of resume) go()
         if (stopped) return
         if (isConnected) log.warn({ url: settings.url }, 'MQTT connection closed; reconnecting')
         isConnected = false
@@ -174,11 +288,13 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
 
     async stop() {
       if (stopped) return
+      // Commit and ack what is staged, so the next session does not get it again.
+      if (blockedSince === undefined && staged.length > 0) flush()
       stopped = true
       abort.abort()
       const c = client
       client = undefined
-      // Force: unacked QoS1 messages stay with the broker and come back next session.
+      // Unacked QoS1 messages stay with the broker and come back next session.
       if (c) await c.endAsync(true).catch(() => undefined)
       isConnected = false
     },

@@ -9,9 +9,10 @@ export type EntryKind = 'reading' | 'quarantine'
 
 export interface JournalEntry {
   kind: EntryKind
-  key: string
-  /** The Kafka message value, JSON. */
-  value: string
+  /** The Kafka message key, UTF-8. */
+  key: Buffer
+  /** The Kafka message value, JSON as UTF-8. */
+  value: Buffer
   receivedAt: number
 }
 
@@ -35,7 +36,7 @@ export function createMessageParser(options: MessageParserOptions): MessageParse
     const decoded = decodePayload(payload, match.format, { maxPayloadBytes, maxReadings, now: receivedAt })
     if (!decoded.ok) return quarantine(topic, payload, receivedAt, decoded.reason, decoded.detail, maxPayloadBytes)
     const { id } = match
-    const key = readingKey(id)
+    const key = Buffer.from(readingKey(id))
     return {
       ok: true,
       entries: decoded.readings.map((r) => {
@@ -52,7 +53,7 @@ export function createMessageParser(options: MessageParserOptions): MessageParse
           receivedAt,
           mqttTopic: topic,
         }
-        return { kind: 'reading', key, value: JSON.stringify(message), receivedAt }
+        return { kind: 'reading', key, value: Buffer.from(JSON.stringify(message)), receivedAt }
       }),
     }
   }
@@ -78,5 +79,5 @@ function quarantine(
     payloadTruncated: truncated,
     receivedAt,
   }
-  return { ok: false, reason, detail, entries: [{ kind: 'quarantine', key: topic, value: JSON.stringify(message), receivedAt }] }
+  return { ok: false, reason, detail, entries: [{ kind: 'quarantine', key: Buffer.from(topic), value: Buffer.from(JSON.stringify(message)), receivedAt }] }
 }

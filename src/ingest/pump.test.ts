@@ -43,7 +43,14 @@ function fakeBus() {
         async send(batches) {
           state.sendAttempts++
           if (state.down) throw new GatewayError('BUS_UNAVAILABLE', 'connection refused', { retriable: true })
-          sent.push(structuredClone(batches))
+          // As text, to compare easily.
+          sent.push(batches.map((b) => ({ topic: b.topic, messages: b.messages.map((m) => ({
+                key: m.key.toString(),
+                value: m.value.toString(),
+                headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, v.toString()])),
+              })),
+            })),
+          )
         },
         async disconnect() {},
       }
@@ -62,7 +69,7 @@ const until = async (cond: () => boolean, ms = 5000) => {
 
 function appendReadings(j: Journal, n: number, offset = 0): void {
   for (let i = 0; i < n; i++) {
-    j.append({ ok: true, entries: [{ kind: 'reading', key: `s/l/m/k${(offset + i) % 2}`, value: `{"i":${offset + i}}`, receivedAt: offset + i }] })
+    j.append([{ ok: true, entries: [{ kind: 'reading', key: Buffer.from(`s/l/m/k${(offset + i) % 2}`), value: Buffer.from(`{"i":${offset + i}}`), receivedAt: offset + i }] }])
   }
 }
 
@@ -71,7 +78,7 @@ describe('pump', () => {
     const j = newJournal()
     const { bus, sent } = fakeBus()
     appendReadings(j, 4)
-    j.append({ ok: false, reason: 'not_json', detail: 'd', entries: [{ kind: 'quarantine', key: 'bad/topic', value: '{"q":1}', receivedAt: 9 }] })
+    j.append([{ ok: false, reason: 'not_json', detail: 'd', entries: [{ kind: 'quarantine', key: Buffer.from('bad/topic'), value: Buffer.from('{"q":1}'), receivedAt: 9 }] }])
     const pump = createPump({ journal: j, bus, topics: { readings: 'r', quarantine: 'q' }, partitions: 1, replicationFactor: 1, settings, log: silentLogger(), clock: systemClock })
     await pump.start()
     await until(() => j.ledger().pending === 0)

@@ -48,8 +48,14 @@ export interface Pump extends Service {
   status(): PumpStatus
 }
 
-const READING_HEADERS = { schema: 'shiftscribe.reading', 'schema-version': String(SCHEMA_VERSION), 'content-type': 'application/json' }
-const QUARANTINE_HEADERS = { schema: 'shiftscribe.quarantine', 'schema-version': String(SCHEMA_VERSION), 'content-type': 'application/json' }
+// Header values as Buffers, made once: kafkajs would convert strings for every message.
+const headers = (schema: string) => ({
+  schema: Buffer.from(schema),
+  'schema-version': Buffer.from(String(SCHEMA_VERSION)),
+  'content-type': Buffer.from('application/json'),
+})
+const READING_HEADERS = headers('shiftscribe.reading')
+const QUARANTINE_HEADERS = headers('shiftscribe.quarantine')
 
 export function createPump(options: PumpOptions): Pump {
   const { journal, bus, topics, settings, clock } = options
