@@ -2,6 +2,9 @@ import { parseArgs } from 'node:util'
 import { isGatewayError, describeError } from '../errors.js'
 import { configCheck } from './config-check.js'
 import { versionReport } from './version.js'
+import { runGateway } from '../main.js'
+import { ledgerCommand } from './ledger-command.js'
+import { simulateCommand } from './simulate-command.js'
 
 export interface CliIo {
   stdout: { write(s: string): unknown }
@@ -16,6 +19,9 @@ Usage:
   shiftscribe <command> [options]
 
 Commands:
+  start --config <file>           run the gateway (until SIGTERM/SIGINT)
+  simulate [options]              publish a simulated plant over MQTT (--help for options)
+  ledger --config <file> [--json] print the loss ledger from the journal (works while running)
   config check <file> [--print]   validate a config file; --print shows the effective config (secrets redacted)
   version                         print shiftscribe's version and the versions of its key parts
   help                            show this help
@@ -40,6 +46,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case '-v':
         io.stdout.write(versionReport())
         return 0
+      case 'start': {
+        const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } })
+        if (values.config === undefined) return usageError(io, 'start: --config <file> is required')
+        return runGateway({ configFile: values.config, env: io.env })
+      }
+      case 'ledger':
+        return ledgerCommand(rest, io)
+      case 'simulate':
+        return simulateCommand(rest, io)
       case 'config': {
         const [sub, ...args] = rest
         if (sub !== 'check') return usageError(io, sub === undefined ? 'config: missing subcommand (try "config check <file>")' : `config: unknown subcommand "${sub}"`)
