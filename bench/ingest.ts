@@ -75,13 +75,14 @@ async function preload(prefix: string, n: number): Promise<number> {
   return n / ((performance.now() - t0) / 1000)
 }
 
-async function measureCeiling(): Promise<number> {
+async function measureCeiling(): Promise<{ rps: number; cpu: CpuSplit }> {
   const prefix = `bench-${run}-ceiling`
   const clientId = `bench-ceiling-${run}`
   await createSession(clientId, prefix)
   await preload(prefix, N)
   let count = 0
   let t0 = 0
+  const before = cpuSnapshot(process.pid)
   const done = new Promise<number>((resolve) => {
     const c = mqtt.connect(mqttUrl, {
       protocolVersion: 5,
@@ -98,7 +99,8 @@ async function measureCeiling(): Promise<number> {
       },
     })
   })
-  return done
+  const rps = await done
+  return { rps, cpu: cpuPerReading(before, cpuSnapshot(process.pid), N) }
 }
 
 async function measureNaive(): Promise<number> {
@@ -184,13 +186,49 @@ async function until(cond: () => boolean, timeoutMs: number, what: string, pollM
   }
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return 0
+  }
+}
+
+function servicePid(name: string): number | undefined {
+  try {
+    const dir = process.env.SHIFTSCRIBE_SERVICES_DIR ?? join(repoRoot, '.services')
+    return Number(readFileSync(join(dir, name, `${name}.pid`), 'utf8').trim())
+  } catch {
+    return undefined
+  }
+}
+
+interface CpuSplit {
+  consumer: number
+  mosquitto: number
+  kafka: number
+}
+
+function cpuSnapshot(consumerPid: number | undefined): CpuSplit {
+  return { consumer: cpuSeconds(consumerPid), mosquitto: cpuSeconds(servicePid('mosquitto')), kafka: cpuSeconds(servicePid('kafka-local')) }
+}
+
+/** CPU microseconds per reading, per process, between two snapshots. */
+function cpuPerReading(a: CpuSplit, b: CpuSplit, n: number): CpuSplit {
+  const us = (x: number, y: number) => Math.round(((y - x) * 1e6) / n)
+  return { consumer: us(a.consumer, b.consumer), mosquitto: us(a.mosquitto, b.mosquitto), kafka: us(a.kafka, b.kafka) }
+}
+
 function rssMb(pid: number | undefined): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
 }
 
-async function measureGateway(dir: string): Promise<{ rps: number; rss: number }> {
+async function measureGateway(dir: string): Promise<{ rps: number; rss: number; cpu: CpuSplit }> {
   const prefix = `bench-${run}-gw`
   const clientId = `bench-gw-${run}`
   const topics = { readings: `bench.${run}.readings`, quarantine: `bench.${run}.quarantine` }
@@ -205,12 +243,14 @@ async function measureGateway(dir: string): Promise<{ rps: number; rss: number }
   gw = startGateway(configFile)
   await until(() => gw.out().includes('connected to MQTT broker'), 30_000, 'gateway to connect', 2)
   const t0 = performance.now()
+  const before = cpuSnapshot(gw.child.pid)
   await until(() => readJournalLedger(journal).delivered >= N, 300_000, `${N} readings in Kafka`, 25)
   const rps = N / ((performance.now() - t0) / 1000)
+  const cpu = cpuPerReading(before, cpuSnapshot(gw.child.pid), N)
   const { peak } = rssMb(gw.child.pid)
   gw.child.kill('SIGTERM')
   await gw.exited
-  return { rps, rss: peak }
+  return { rps, rss: peak, cpu }
 }
 
 async function measureLatency(dir: string): Promise<{ p50: number; p99: number; max: number; achievedRate: number; rss: number; count: number }> {
@@ -227,9 +267,11 @@ async function measureLatency(dir: string): Promise<{ p50: number; p99: number; 
   })
   const configFile = writeGatewayConfig(join(dir, 'latency'), prefix, clientId, topics)
   const gw = startGateway(configFile)
-  await until(() => gw.out().includes('subscribed (QoS1)'), 30_000, 'gateway to subscribe')
+  await until(() => gw.out().includes('subscribed (QoS1)') && gw.out().includes('Kafka producer ready'), 30_000, 'gateway to be ready')
 
   const latencies: number[] = []
+  const perSecond: number[][] = []
+  const t0wall = Date.now()
   const consumer = kafka.consumer({ groupId: `bench-lat-${run}`, maxWaitTimeInMs: 100 })
   await consumer.connect()
   await consumer.subscribe({ topics: [topics.readings], fromBeginning: true })
@@ -238,6 +280,11 @@ async function measureLatency(dir: string): Promise<{ p50: number; p99: number; 
       for (const m of batch.messages) {
         const sentAt = (JSON.parse(m.value?.toString() ?? '{}') as { ts: number }).ts
         latencies.push(Number(m.timestamp) - sentAt)
+        if (process.env.BENCH_DEBUG) {
+          const sec = Math.floor((sentAt - t0wall) / 1000)
+          const w = (perSecond[sec] ??= [])
+          w.push(Number(m.timestamp) - sentAt)
+        }
       }
     },
   })
@@ -272,6 +319,12 @@ async function measureLatency(dir: string): Promise<{ p50: number; p99: number; 
   await gw.exited
   await admin.deleteTopics({ topics: [topics.readings, topics.quarantine] }).catch(() => undefined)
   await admin.disconnect()
+  if (process.env.BENCH_DEBUG) {
+    perSecond.forEach((w, i) => {
+      w.sort((a, b) => a - b)
+      say(`second ${i}: n=${w.length} p50=${w[Math.floor(w.length / 2)]} p99=${w[Math.floor(w.length * 0.99)]} max=${w[w.length - 1]}`)
+    })
+  }
   latencies.sort((a, b) => a - b)
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN
   return { p50: q(0.5), p99: q(0.99), max: latencies[latencies.length - 1] ?? Number.NaN, achievedRate, rss, count: latencies.length }
@@ -281,11 +334,13 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'shiftscribe-bench-'))
   try {
     say(`ceiling: draining ${N} preloaded QoS1 readings with an immediate ack`)
-    const ceiling = await measureCeiling()
+    const { rps: ceiling, cpu: ceilingCpu } = await measureCeiling()
     say(`gateway: draining ${N} preloaded QoS1 readings into Kafka`)
     const gateway = await measureGateway(dir)
     say(`naive: draining ${NAIVE_N} preloaded readings, one awaited producer.send per message`)
     const naive = await measureNaive()
+    // Let the broker finish deleting the naive run's topic before timing latencies.
+    await new Promise((r) => setTimeout(r, 3000))
     say(`latency: ${RATE}/s for ${SECONDS} s through the running gateway`)
     const latency = await measureLatency(dir)
 
@@ -300,6 +355,11 @@ async function main(): Promise<void> {
       p99_ms: latency.p99,
       max_ms: latency.max,
       rss_mb: Math.round(Math.max(latency.rss, gateway.rss)),
+      // CPU µs per reading while draining: the box has 2 cores, so these bound the rates.
+      cpu_us_per_reading: {
+        ceiling: { subscriber: ceilingCpu.consumer, mosquitto: ceilingCpu.mosquitto },
+        gateway: { gateway: gateway.cpu.consumer, mosquitto: gateway.cpu.mosquitto, kafka: gateway.cpu.kafka },
+      },
       n: N,
       naive_n: NAIVE_N,
       targets: {
@@ -318,6 +378,7 @@ async function main(): Promise<void> {
         ['p50_ms', String(result.p50_ms), `publish → Kafka at ${result.latency_rate_rps}/s`],
         ['p99_ms', String(result.p99_ms), `target ≤ 250 ${result.targets.p99_le_250ms ? 'ok' : 'MISSED'}`],
         ['rss_mb', String(result.rss_mb), 'gateway process, peak'],
+        ['cpu µs/rdg', `${gateway.cpu.consumer}`, `gateway (+ mosquitto ${gateway.cpu.mosquitto}, kafka ${gateway.cpu.kafka}); ceiling subscriber ${ceilingCpu.consumer} (+ mosquitto ${ceilingCpu.mosquitto})`],
       ]
       const w = Math.max(...rows.map((r) => r[1].length))
       process.stdout.write(`${rows.map(([k, v, note]) => `${k.padEnd(12)} ${v.padStart(w)}  ${note}`).join('\n')}\n`)

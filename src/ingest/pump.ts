@@ -96,6 +96,7 @@ export function createPump(options: PumpOptions): Pump {
     }
     producer = await bus.createProducer()
     status.connected = true
+    log.info({ brokers: bus.brokers }, 'Kafka producer ready')
   }
 
   async function dropProducer(): Promise<void> {
