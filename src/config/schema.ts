@@ -9,7 +9,7 @@ const PLACEHOLDER_RE = /^\{([A-Za-z]+)\}$/
 export const PATTERN_FIELDS = ['site', 'line', 'machine', 'sensor'] as const
 const REQUIRED_PATTERN_FIELDS = ['line', 'machine', 'sensor'] as const
 
-const segmentName = z
+export const segmentName = z
   .string()
   .regex(SEGMENT_RE, 'must be 1–64 characters of letters, digits, "_", "." or "-"')
 
@@ -39,7 +39,7 @@ const mqttUrl = z.string().refine(
   { message: 'must be a URL like "mqtt://127.0.0.1:1883" (schemes: mqtt, mqtts, ws, wss)' },
 )
 
-const timeZone = z.string().refine(
+export const timeZone = z.string().refine(
   (tz) => {
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: tz })

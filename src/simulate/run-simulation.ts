@@ -3,6 +3,7 @@
 // The `shiftscribe simulate` command and the tests both go through here.
 import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
+import { segmentName, timeZone } from '../config/schema.js'
 import { systemClock, type Clock } from '../util/clock.js'
 import { BAD_KINDS } from './bad-payloads.js'
 import { createPlant, type AnomalyPlan, type Plant } from './plant.js'
@@ -11,16 +12,8 @@ import { SENSOR_NAMES } from './sensors.js'
 import { DEFAULT_BREAKS, DEFAULT_SHIFTS, parseHhMm } from './shift-pattern.js'
 import { ANOMALY_KINDS, createTruthWriter, type AnomalyTruth, type TruthWriter } from './truth.js'
 
-const segment = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 characters of letters, digits, "_", "." or "-"')
+const segment = segmentName
 const hhmm = z.string().refine((s) => /^([01]\d|2[0-3]):[0-5]\d$/.test(s), 'must be a local time like "06:00"')
-const timeZone = z.string().refine((tz) => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz })
-    return true
-  } catch {
-    return false
-  }
-}, 'must be an IANA time zone such as "Europe/Berlin" or "UTC"')
 
 export const simulationOptionsSchema = z
   .strictObject({
