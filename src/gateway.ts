@@ -1,14 +1,25 @@
 // The composition root: the only place that constructs stages. Starts them in dependency
-// order (journal → pump → MQTT), stops them in reverse, each stop on its own.
+// order (journal → pump → state → outbox pump → aggregator → MQTT), stops them in reverse,
+// each stop on its own.
 import { collectDefaultMetrics, Registry } from 'prom-client'
+import { createAggregator } from './aggregate/aggregator.js'
+import { createStateProcessor } from './aggregate/state-processor.js'
 import { createKafkaBus } from './bus/kafka-bus.js'
+import type { DetectConfig } from './detect/config.js'
+import { createDetectorBank } from './detect/detector-bank.js'
+import type { DetectorBank } from './detect/types.js'
+import { createShiftCalendar, type ShiftCalendar } from './shifts/shift-calendar.js'
+import type { KpiOptions } from './shifts/kpis.js'
+import { createOutbox } from './store/outbox.js'
+import { createRetention } from './store/retention.js'
+import { openStateDb } from './store/state-db.js'
 import type { Config } from './config/load-config.js'
 import { describeError } from './errors.js'
-import { createJournal, type Journal } from './ingest/journal.js'
+import { createJournal, journalRoute, type Journal } from './ingest/journal.js'
 import { registerLedgerMetrics } from './ingest/ledger-metrics.js'
 import { createMqttSubscriber, type MqttSubscriberOptions } from './ingest/mqtt-subscriber.js'
 import { createMessageParser } from './ingest/parse-message.js'
-import { createPump } from './ingest/pump.js'
+import { createPump, schemaHeaders, type Route } from './ingest/pump.js'
 import { createTopicMapper } from './ingest/topic-map.js'
 import type { Log } from './log.js'
 import type { Health, Service } from './service.js'
@@ -30,6 +41,26 @@ export interface Gateway {
   journal(): Journal | undefined
 }
 
+/** What the state processor needs from the config: shared by the gateway and rebuild/verify. */
+export function stateProcessing(config: Config): {
+  calendar: ShiftCalendar
+  shifts: KpiOptions & { allowedLatenessMs: number; idleTimeoutMs: number }
+  makeDetectors: () => DetectorBank
+} {
+  return {
+    calendar: createShiftCalendar({ timeZone: config.timeZone, shifts: config.shifts.definitions }),
+    shifts: {
+      counters: [config.detect.counters.parts, config.detect.counters.rejects],
+      partsSensor: config.detect.counters.parts,
+      rejectsSensor: config.detect.counters.rejects,
+      allowedLatenessMs: config.shifts.allowedLatenessS * 1000,
+      idleTimeoutMs: config.shifts.idleTimeoutS * 1000,
+    },
+    // The bank reads its config and never writes it; its type is just not declared readonly.
+    makeDetectors: () => createDetectorBank(config.detect as DetectConfig),
+  }
+}
+
 export function createGateway(deps: GatewayDeps): Gateway {
   const { config, log } = deps
   const clock = deps.clock ?? systemClock
@@ -46,12 +77,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const metrics = registerLedgerMetrics(registry, j, clock)
 
     const bus = createKafkaBus({ brokers: config.kafka.local.brokers, clientId: config.kafka.local.clientId, log })
+    const topicSpec = (topic: string) => ({ topic, partitions: config.kafka.local.partitions, replicationFactor: config.kafka.local.replicationFactor })
     const pump = createPump({
-      journal: j,
+      name: 'pump',
+      source: j,
+      route: journalRoute(config.kafka.local.topics),
       bus,
-      topics: config.kafka.local.topics,
-      partitions: config.kafka.local.partitions,
-      replicationFactor: config.kafka.local.replicationFactor,
+      topics: [topicSpec(config.kafka.local.topics.readings), topicSpec(config.kafka.local.topics.quarantine)],
       settings: config.pump,
       log,
       clock,
@@ -70,10 +102,58 @@ export function createGateway(deps: GatewayDeps): Gateway {
       connect: deps.connectMqtt,
       onJournaled: () => pump.notify(),
     })
-    for (const stage of [pump, subscriber]) {
-      await stage.start()
-      started.push(stage)
+    await pump.start()
+    started.push(pump)
+
+    if (config.aggregate.enabled) {
+      const db = openStateDb(config.store.file, { synchronous: config.store.synchronous })
+      started.push({ name: 'state', start: async () => undefined, stop: async () => void db.close(), health: () => ({ ok: db.open, detail: config.store.file }) })
+      const topics = config.kafka.local.topics
+      const headers = new Map<string, Record<string, Buffer>>()
+      const outboxPump = createPump({
+        name: 'outbox',
+        source: createOutbox(db),
+        route: (r): Route => {
+          let h = headers.get(r.schema)
+          if (h === undefined) headers.set(r.schema, (h = schemaHeaders(r.schema)))
+          return { topic: r.topic, headers: h }
+        },
+        bus,
+        topics: [topicSpec(topics.anomalies), topicSpec(topics.kpis)],
+        settings: config.pump,
+        log,
+        clock,
+      })
+      await outboxPump.start()
+      started.push(outboxPump)
+      const processing = stateProcessing(config)
+      const retention = createRetention(db, { retentionDays: config.store.retentionDays })
+      const aggregator = createAggregator({
+        bus,
+        topic: topicSpec(topics.readings),
+        groupId: config.aggregate.groupId,
+        makeProcessor: () =>
+          createStateProcessor({
+            db,
+            readingsTopic: topics.readings,
+            publish: { anomalies: topics.anomalies, kpis: topics.kpis },
+            site: config.site,
+            detectors: processing.makeDetectors(),
+            calendar: processing.calendar,
+            shifts: processing.shifts,
+            log,
+          }),
+        retention,
+        log,
+        clock,
+        onOutbox: () => outboxPump.notify(),
+      })
+      await aggregator.start()
+      started.push(aggregator)
     }
+
+    await subscriber.start()
+    started.push(subscriber)
     const l = j.ledger()
     log.info({ site: config.site, pending: l.pending, journal: config.journal.file }, 'gateway started')
   }

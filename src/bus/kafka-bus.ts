@@ -37,11 +37,51 @@ export interface BusProducer {
   disconnect(): Promise<void>
 }
 
+export interface ConsumedMessage {
+  offset: string
+  key: Buffer | null
+  value: Buffer | null
+}
+
+export interface ConsumedBatch {
+  topic: string
+  partition: number
+  messages: ConsumedMessage[]
+  /** The partition's end offset when the batch was fetched (for lag). */
+  highWatermark: string
+}
+
+export interface ConsumerOptions {
+  groupId: string
+  topic: string
+  /**
+   * Where each partition starts, asked on every (re)join: the caller's own stored next offset.
+   * undefined → the partition's earliest offset. Kafka's committed group offsets are never
+   * trusted for this; they are only written for monitoring (commit()).
+   */
+  startOffset: (partition: number) => number | undefined
+  maxWaitTimeMs?: number
+  maxBytes?: number
+}
+
+export interface BusConsumer {
+  /** Joins the group and calls onBatch for each fetched batch, one at a time, until stop(). */
+  run(onBatch: (batch: ConsumedBatch) => Promise<void>): Promise<void>
+  /** Advisory commit of group offsets (lag tools read them); the truth is the caller's store. */
+  commit(offsets: readonly { partition: number; offset: number }[]): Promise<void>
+  /** Waits for the batch in progress, then leaves the group. */
+  stop(): Promise<void>
+  /** Partition → [low, high) offsets of the topic, now. */
+  watermarks(): Promise<Map<number, { low: number; high: number }>>
+}
+
 export interface KafkaBus {
   /** Creates missing topics; returns what it created. Throws a non-retriable error for a bad spec. */
   ensureTopics(specs: readonly TopicSpec[]): Promise<{ created: string[]; existing: string[] }>
   /** An idempotent producer (one request in flight, so per-partition order holds across retries). */
   createProducer(): Promise<BusProducer>
+  /** A group consumer of one topic that starts where the caller says (not where Kafka says). */
+  createConsumer(options: ConsumerOptions): BusConsumer
   readonly brokers: readonly string[]
 }
 
@@ -103,6 +143,66 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
         throw toGatewayError(err, `cannot create topics ${specs.map((s) => s.topic).join(', ')} on ${options.brokers.join(',')}`)
       } finally {
         await admin.disconnect().catch(() => undefined)
+      }
+    },
+
+    createConsumer(copts) {
+      const consumer = kafka.consumer({
+        groupId: copts.groupId,
+        maxWaitTimeInMs: copts.maxWaitTimeMs ?? 500,
+        maxBytes: copts.maxBytes ?? 16 * 1024 * 1024,
+        maxBytesPerPartition: copts.maxBytes ?? 16 * 1024 * 1024,
+        retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: 10 },
+      })
+      const admin = kafka.admin()
+      let earliest = new Map<number, { low: number; high: number }>()
+      const watermarks = async () => {
+        await admin.connect()
+        const offsets = await admin.fetchTopicOffsets(copts.topic)
+        return new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]))
+      }
+      return {
+        async run(onBatch) {
+          try {
+            await consumer.connect()
+            earliest = await watermarks()
+            await consumer.subscribe({ topics: [copts.topic], fromBeginning: true })
+          } catch (err) {
+            await consumer.disconnect().catch(() => undefined)
+            throw toGatewayError(err, `cannot consume ${copts.topic} from ${options.brokers.join(',')}`)
+          }
+          // Synchronously, so the seeks are in place before the first fetch after the join.
+          consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+            const assigned = payload.memberAssignment[copts.topic] ?? []
+            for (const partition of assigned) {
+              // Below the earliest offset (retention), Kafka answers out-of-range and the
+              // consumer falls back to the earliest: fine, that data is gone anyway.
+              const offset = copts.startOffset(partition) ?? earliest.get(partition)?.low ?? 0
+              consumer.seek({ topic: copts.topic, partition, offset: String(offset) })
+            }
+            log.info({ topic: copts.topic, partitions: assigned }, 'consumer joined; positions from the local store')
+          })
+          await consumer.run({
+            autoCommit: false,
+            eachBatch: async ({ batch, heartbeat }) => {
+              await onBatch({
+                topic: batch.topic,
+                partition: batch.partition,
+                highWatermark: batch.highWatermark,
+                messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value })),
+              })
+              await heartbeat()
+            },
+          })
+        },
+        async commit(offsets) {
+          await consumer.commitOffsets(offsets.map((o) => ({ topic: copts.topic, partition: o.partition, offset: String(o.offset) })))
+        },
+        async stop() {
+          await consumer.disconnect().catch(() => undefined)
+          await admin.disconnect().catch(() => undefined)
+        },
+        watermarks,
       }
     },
 

@@ -5,6 +5,7 @@ import { versionReport } from './version.js'
 import { runGateway } from '../main.js'
 import { ledgerCommand } from './ledger-command.js'
 import { simulateCommand } from './simulate-command.js'
+import { rebuildCommand, verifyCommand } from './state-commands.js'
 
 export interface CliIo {
   stdout: { write(s: string): unknown }
@@ -22,6 +23,8 @@ Commands:
   start --config <file>           run the gateway (until SIGTERM/SIGINT)
   simulate [options]              publish a simulated plant over MQTT (--help for options)
   ledger --config <file> [--json] print the loss ledger from the journal (works while running)
+  rebuild --config <file> --into <db>   replay factory.readings into a fresh state database
+  verify --config <file> [--keep]  compare the live state database with a rebuild (exit 1 if they differ)
   config check <file> [--print]   validate a config file; --print shows the effective config (secrets redacted)
   version                         print shiftscribe's version and the versions of its key parts
   help                            show this help
@@ -55,6 +58,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return ledgerCommand(rest, io)
       case 'simulate':
         return simulateCommand(rest, io)
+      case 'rebuild':
+        return rebuildCommand(rest, io)
+      case 'verify':
+        return verifyCommand(rest, io)
       case 'config': {
         const [sub, ...args] = rest
         if (sub !== 'check') return usageError(io, sub === undefined ? 'config: missing subcommand (try "config check <file>")' : `config: unknown subcommand "${sub}"`)

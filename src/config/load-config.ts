@@ -25,6 +25,8 @@ export type Config = DeepReadonly<
     gatewayId: string
     mqtt: ParsedConfig['mqtt'] & { clientId: string }
     journal: ParsedConfig['journal'] & { file: string }
+    store: ParsedConfig['store'] & { file: string }
+    aggregate: ParsedConfig['aggregate'] & { groupId: string }
     kafka: {
       local: ParsedConfig['kafka']['local'] & { clientId: string }
       central: ParsedConfig['kafka']['central'] & { clientId: string }
@@ -144,6 +146,8 @@ export function parseConfigText(text: string, file: string, options: LoadConfigO
     gatewayId,
     mqtt: { ...parsed.mqtt, password, clientId: parsed.mqtt.clientId ?? gatewayId },
     journal: { ...parsed.journal, file: parsed.journal.file ?? join(parsed.dataDir, 'journal.db') },
+    store: { ...parsed.store, file: parsed.store.file ?? join(parsed.dataDir, 'state.db') },
+    aggregate: { ...parsed.aggregate, groupId: parsed.aggregate.groupId ?? `${gatewayId}-aggregate` },
     kafka: {
       local: { ...parsed.kafka.local, clientId: parsed.kafka.local.clientId ?? gatewayId },
       central: { ...parsed.kafka.central, clientId: parsed.kafka.central.clientId ?? gatewayId },

@@ -1,6 +1,8 @@
 // The gateway's configuration, as one zod schema. Every object is strict so a typo is an
 // error with a path, not a silently ignored key. Defaults live here and nowhere else.
 import { z } from 'zod'
+import { detectConfigSchema } from '../detect/config.js'
+import { WEEKDAYS } from '../shifts/shift-calendar.js'
 
 /** Names that end up in Kafka keys, topics and the page: site, line, machine, sensor. */
 export const SEGMENT_RE = /^[A-Za-z0-9_.-]{1,64}$/
@@ -172,6 +174,7 @@ const localTopicsSchema = z
     readings: kafkaTopic.default('factory.readings'),
     quarantine: kafkaTopic.default('factory.quarantine'),
     anomalies: kafkaTopic.default('factory.anomalies'),
+    kpis: kafkaTopic.default('factory.kpis'),
     narratives: kafkaTopic.default('factory.narratives'),
   })
   .prefault({})
@@ -189,8 +192,13 @@ const kafkaLocalSchema = z
     brokers: z.array(brokerAddress).min(1).default(['127.0.0.1:9092']),
     clientId: z.string().min(1).optional(),
     topics: localTopicsSchema,
-    /** Partitions for topics the gateway creates; keys (one per sensor) keep per-sensor order. */
-    partitions: z.number().int().min(1).max(1000).default(3),
+    /**
+     * Partitions for topics the gateway creates. One keeps a total order, so a rebuild replays
+     * exactly what the live aggregator saw (verify then also compares anomalies and shift KPIs);
+     * more only add parallelism that one gateway process does not use. Keys (one per sensor)
+     * keep per-sensor order with any count.
+     */
+    partitions: z.number().int().min(1).max(1000).default(1),
     replicationFactor: z.number().int().min(1).max(7).default(1),
   })
   .prefault({})
@@ -247,6 +255,61 @@ const pumpSchema = z
   })
   .prefault({})
 
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a local time like "06:00"')
+const WORKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri'] as const
+
+const shiftDefinitionSchema = z.strictObject({
+  name: segmentName,
+  /** Local start, "HH:MM". */
+  start: hhmm,
+  /** Local end, "HH:MM"; at or before start = the next day. */
+  end: hhmm,
+  /** Weekdays the shift starts on. */
+  days: z.array(z.enum(WEEKDAYS)).min(1).default([...WORKDAYS]),
+})
+
+const shiftsSchema = z
+  .strictObject({
+    definitions: z
+      .array(shiftDefinitionSchema)
+      .min(1)
+      .default(() => [
+        { name: 'early', start: '06:00', end: '14:00', days: [...WORKDAYS] },
+        { name: 'late', start: '14:00', end: '22:00', days: [...WORKDAYS] },
+        { name: 'night', start: '22:00', end: '06:00', days: [...WORKDAYS] },
+      ]),
+    /** A shift closes when the event-time watermark (max event time − this) passes its end. */
+    allowedLatenessS: z.number().int().min(0).max(86400).default(120),
+    /** …or when no data came for this long (wall clock) after its end. */
+    idleTimeoutS: z.number().int().min(1).max(86400).default(900),
+  })
+  .superRefine((s, ctx) => {
+    const seen = new Set<string>()
+    s.definitions.forEach((d, i) => {
+      if (seen.has(d.name)) ctx.addIssue({ code: 'custom', path: ['definitions', i, 'name'], message: `shift name "${d.name}" used twice` })
+      seen.add(d.name)
+    })
+  })
+  .prefault({})
+
+const storeSchema = z
+  .strictObject({
+    /** The state database. Default: <dataDir>/state.db. */
+    file: z.string().min(1).optional(),
+    synchronous: z.enum(['normal', 'full']).default('normal'),
+    /** Minute buckets and closed anomalies older than this are pruned. */
+    retentionDays: z.number().int().min(1).max(3650).default(30),
+  })
+  .prefault({})
+
+const aggregateSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** Kafka consumer group (only for lag monitoring: positions live in the state database). Default: <gatewayId>-aggregate. */
+    groupId: z.string().min(1).optional(),
+  })
+  .prefault({})
+
 const llmSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
@@ -286,6 +349,11 @@ export const configSchema = z.strictObject({
   mqtt: mqttSchema,
   journal: journalSchema,
   pump: pumpSchema,
+  store: storeSchema,
+  aggregate: aggregateSchema,
+  shifts: shiftsSchema,
+  /** Anomaly detectors; `detect.counters` also names the counters the shift KPIs use. */
+  detect: detectConfigSchema,
   kafka: z
     .strictObject({
       local: kafkaLocalSchema,

@@ -9,6 +9,7 @@ import { QUARANTINE_REASONS, type QuarantineReason } from '../bus/messages.js'
 import { GatewayError } from '../errors.js'
 import type { Log } from '../log.js'
 import type { EntryKind, ParseResult } from './parse-message.js'
+import { schemaHeaders, type Route } from './pump.js'
 
 export interface JournalOptions {
   file: string
@@ -56,6 +57,8 @@ export interface Journal {
   /** Records with id <= upTo are in flight to Kafka: drop-oldest never drops them. */
   reserve(upTo: number): void
   ledger(): LedgerCounts
+  /** Records not yet delivered. */
+  pending(): number
   oldestPendingReceivedAt(): number | undefined
   /** Size on disk of the database and its WAL. */
   fileBytes(): number
@@ -217,6 +220,8 @@ export function createJournal(options: JournalOptions): Journal {
       return { ...counts, quarantinedByReason: { ...counts.quarantinedByReason } }
     },
 
+    pending: () => counts.pending,
+
     oldestPendingReceivedAt() {
       const row = selectOldest.get() as { receivedAt: number } | undefined
       return row?.receivedAt
@@ -318,4 +323,11 @@ export function readJournalLedger(file: string): LedgerCounts {
   } finally {
     db.close()
   }
+}
+
+/** Where the pump sends journal records: readings and quarantine records to their topics. */
+export function journalRoute(topics: { readings: string; quarantine: string }): (record: JournalRecord) => Route {
+  const reading: Route = { topic: topics.readings, headers: schemaHeaders('shiftscribe.reading') }
+  const quarantine: Route = { topic: topics.quarantine, headers: schemaHeaders('shiftscribe.quarantine') }
+  return (record) => (record.kind === 'reading' ? reading : quarantine)
 }

@@ -6,7 +6,7 @@ import type { BusProducer, KafkaBus, TopicBatch } from '../bus/kafka-bus.js'
 import { GatewayError } from '../errors.js'
 import { silentLogger } from '../log.js'
 import { systemClock } from '../util/clock.js'
-import { createJournal, type Journal } from './journal.js'
+import { createJournal, journalRoute, type Journal } from './journal.js'
 import { createPump, type PumpSettings } from './pump.js'
 
 const settings: PumpSettings = { batchMaxMessages: 3, batchMaxBytes: 1 << 20, lingerMs: 0, compression: 'none', retryMinMs: 10, retryMaxMs: 40, drainTimeoutMs: 2000 }
@@ -35,6 +35,9 @@ function fakeBus() {
       state.ensureCalls++
       if (state.down) throw new GatewayError('BUS_UNAVAILABLE', 'down', { retriable: true })
       return { created: specs.map((s) => s.topic), existing: [] }
+    },
+    createConsumer() {
+      throw new Error('not used by the pump')
     },
     async createProducer(): Promise<BusProducer> {
       if (state.down) throw new GatewayError('BUS_UNAVAILABLE', 'down', { retriable: true })
@@ -79,7 +82,7 @@ describe('pump', () => {
     const { bus, sent } = fakeBus()
     appendReadings(j, 4)
     j.append([{ ok: false, reason: 'not_json', detail: 'd', entries: [{ kind: 'quarantine', key: Buffer.from('bad/topic'), value: Buffer.from('{"q":1}'), receivedAt: 9 }] }])
-    const pump = createPump({ journal: j, bus, topics: { readings: 'r', quarantine: 'q' }, partitions: 1, replicationFactor: 1, settings, log: silentLogger(), clock: systemClock })
+    const pump = createPump({ bus, name: 'pump', source: j, route: journalRoute({ readings: 'r', quarantine: 'q' }), topics: [], settings, log: silentLogger(), clock: systemClock })
     await pump.start()
     await until(() => j.ledger().pending === 0)
     await pump.stop()
@@ -96,7 +99,7 @@ describe('pump', () => {
     const j = newJournal()
     const { bus, sent, state } = fakeBus()
     state.down = true
-    const pump = createPump({ journal: j, bus, topics: { readings: 'r', quarantine: 'q' }, partitions: 1, replicationFactor: 1, settings, log: silentLogger(), clock: systemClock })
+    const pump = createPump({ bus, name: 'pump', source: j, route: journalRoute({ readings: 'r', quarantine: 'q' }), topics: [], settings, log: silentLogger(), clock: systemClock })
     await pump.start()
     appendReadings(j, 7)
     pump.notify()
@@ -118,7 +121,7 @@ describe('pump', () => {
   it('retries the same batch after a failed send (no loss, no reordering)', async () => {
     const j = newJournal()
     const { bus, sent, state } = fakeBus()
-    const pump = createPump({ journal: j, bus, topics: { readings: 'r', quarantine: 'q' }, partitions: 1, replicationFactor: 1, settings, log: silentLogger(), clock: systemClock })
+    const pump = createPump({ bus, name: 'pump', source: j, route: journalRoute({ readings: 'r', quarantine: 'q' }), topics: [], settings, log: silentLogger(), clock: systemClock })
     await pump.start()
     appendReadings(j, 3)
     pump.notify()
@@ -137,7 +140,7 @@ describe('pump', () => {
   it('drains what is journaled on stop, within the drain timeout', async () => {
     const j = newJournal()
     const { bus } = fakeBus()
-    const pump = createPump({ journal: j, bus, topics: { readings: 'r', quarantine: 'q' }, partitions: 1, replicationFactor: 1, settings: { ...settings, lingerMs: 50 }, log: silentLogger(), clock: systemClock })
+    const pump = createPump({ bus, name: 'pump', source: j, route: journalRoute({ readings: 'r', quarantine: 'q' }), topics: [], settings: { ...settings, lingerMs: 50 }, log: silentLogger(), clock: systemClock })
     await pump.start()
     appendReadings(j, 10)
     await pump.stop()
@@ -148,7 +151,7 @@ describe('pump', () => {
     const j = newJournal()
     const { bus, state } = fakeBus()
     state.down = true
-    const pump = createPump({ journal: j, bus, topics: { readings: 'r', quarantine: 'q' }, partitions: 1, replicationFactor: 1, settings: { ...settings, drainTimeoutMs: 200 }, log: silentLogger(), clock: systemClock })
+    const pump = createPump({ bus, name: 'pump', source: j, route: journalRoute({ readings: 'r', quarantine: 'q' }), topics: [], settings: { ...settings, drainTimeoutMs: 200 }, log: silentLogger(), clock: systemClock })
     await pump.start()
     appendReadings(j, 5)
     const t0 = Date.now()

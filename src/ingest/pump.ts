@@ -1,14 +1,35 @@
-// The pump: journal → local Kafka. Batched, idempotent, acks=all. A record leaves the journal
-// only after Kafka acked it; while Kafka is unreachable the pump backs off (capped,
-// exponential, jittered) and retries the same records, so nothing is lost, and a retry after
-// an ambiguous failure may duplicate (at-least-once; consumers dedupe by key + ts).
+// The pump: a durable local table (the ingest journal, the state outbox) → local Kafka.
+// Batched, idempotent, acks=all. A record leaves its table only after Kafka acked it; while
+// Kafka is unreachable the pump backs off (capped, exponential, jittered) and retries the
+// same records, so nothing is lost, and a retry after an ambiguous failure may duplicate
+// (at-least-once; consumers dedupe by key + ts, or by id).
 import { SCHEMA_VERSION } from '../bus/messages.js'
-import type { BusMessage, BusProducer, KafkaBus, TopicBatch } from '../bus/kafka-bus.js'
+import type { BusMessage, BusProducer, KafkaBus, TopicBatch, TopicSpec } from '../bus/kafka-bus.js'
 import { describeError, GatewayError } from '../errors.js'
 import type { Log } from '../log.js'
 import type { Health, Service } from '../service.js'
 import { backoffMs, sleep, type Clock } from '../util/clock.js'
-import type { Journal } from './journal.js'
+
+export interface PumpRecord {
+  id: number
+  key: Buffer
+  value: Buffer
+  bytes: number
+}
+
+/** Where the pump takes records from: ids only grow; delivered records are deleted. */
+export interface RecordSource<R extends PumpRecord> {
+  readBatch(afterId: number, maxRecords: number, maxBytes: number): R[]
+  markDelivered(afterId: number, upToId: number): number
+  /** Records with id <= upTo are in flight (a bounded source must not drop them). */
+  reserve(upTo: number): void
+  pending(): number
+}
+
+export interface Route {
+  topic: string
+  headers: Record<string, Buffer>
+}
 
 export interface PumpSettings {
   batchMaxMessages: number
@@ -20,12 +41,15 @@ export interface PumpSettings {
   drainTimeoutMs: number
 }
 
-export interface PumpOptions {
-  journal: Journal
+export interface PumpOptions<R extends PumpRecord> {
+  /** For logs and health: "pump", "outbox". */
+  name: string
+  source: RecordSource<R>
+  /** The topic and headers of a record. */
+  route: (record: R) => Route
   bus: KafkaBus
-  topics: { readings: string; quarantine: string }
-  partitions: number
-  replicationFactor: number
+  /** Topics to create at start (missing ones only). */
+  topics: readonly TopicSpec[]
   settings: PumpSettings
   log: Log
   clock: Clock
@@ -48,18 +72,18 @@ export interface Pump extends Service {
   status(): PumpStatus
 }
 
-// Header values as Buffers, made once: kafkajs would convert strings for every message.
-const headers = (schema: string) => ({
-  schema: Buffer.from(schema),
-  'schema-version': Buffer.from(String(SCHEMA_VERSION)),
-  'content-type': Buffer.from('application/json'),
-})
-const READING_HEADERS = headers('shiftscribe.reading')
-const QUARANTINE_HEADERS = headers('shiftscribe.quarantine')
+/** Header values as Buffers, made once per schema: kafkajs would convert strings for every message. */
+export function schemaHeaders(schema: string): Record<string, Buffer> {
+  return {
+    schema: Buffer.from(schema),
+    'schema-version': Buffer.from(String(SCHEMA_VERSION)),
+    'content-type': Buffer.from('application/json'),
+  }
+}
 
-export function createPump(options: PumpOptions): Pump {
-  const { journal, bus, topics, settings, clock } = options
-  const log = options.log.child({ stage: 'pump' })
+export function createPump<R extends PumpRecord>(options: PumpOptions<R>): Pump {
+  const { source, route, bus, settings, clock } = options
+  const log = options.log.child({ stage: options.name })
   let producer: BusProducer | undefined
   let topicsReady = false
   let running: Promise<void> | undefined
@@ -85,13 +109,8 @@ export function createPump(options: PumpOptions): Pump {
 
   async function connect(): Promise<void> {
     if (!topicsReady) {
-      const specs = [topics.readings, topics.quarantine].map((topic) => ({
-        topic,
-        partitions: options.partitions,
-        replicationFactor: options.replicationFactor,
-      }))
-      const { created } = await bus.ensureTopics(specs)
-      if (created.length > 0) log.info({ topics: created, partitions: options.partitions }, 'created Kafka topics')
+      const { created } = await bus.ensureTopics(options.topics)
+      if (created.length > 0) log.info({ topics: created }, 'created Kafka topics')
       topicsReady = true
     }
     producer = await bus.createProducer()
@@ -116,24 +135,24 @@ export function createPump(options: PumpOptions): Pump {
 
   async function loop(): Promise<void> {
     for (;;) {
-      if (stopping && (clock.now() >= drainDeadline || journal.ledger().pending === 0)) return
+      if (stopping && (clock.now() >= drainDeadline || source.pending() === 0)) return
       if (producer === undefined) {
         try {
           await connect()
           if (attempt > 0) log.info({ after: attempt }, 'Kafka reachable again')
         } catch (err) {
           if (err instanceof GatewayError && !err.retriable) {
-            log.error({ err: describeError(err) }, 'cannot prepare Kafka topics; records stay in the journal')
+            log.error({ err: describeError(err) }, 'cannot prepare Kafka topics; records stay buffered')
           }
           fail(err)
           const wait = backoffMs(attempt - 1, settings.retryMinMs, settings.retryMaxMs)
-          log.warn({ err: describeError(err), retryInMs: wait, attempt }, 'Kafka unavailable; journal keeps buffering')
+          log.warn({ err: describeError(err), retryInMs: wait, attempt }, 'Kafka unavailable; records stay buffered')
           await sleep(clock, Math.min(wait, Math.max(0, drainDeadline - clock.now())), stopping ? undefined : abort.signal)
           continue
         }
       }
 
-      let batch = journal.readBatch(lastSentId, settings.batchMaxMessages, settings.batchMaxBytes)
+      let batch = source.readBatch(lastSentId, settings.batchMaxMessages, settings.batchMaxBytes)
       if (batch.length === 0) {
         if (stopping) return
         await waitForWork(250)
@@ -142,22 +161,20 @@ export function createPump(options: PumpOptions): Pump {
       if (batch.length < settings.batchMaxMessages && settings.lingerMs > 0 && !stopping) {
         // Let a small batch grow a little: fewer, larger Kafka requests under load.
         await sleep(clock, settings.lingerMs)
-        batch = journal.readBatch(lastSentId, settings.batchMaxMessages, settings.batchMaxBytes)
+        batch = source.readBatch(lastSentId, settings.batchMaxMessages, settings.batchMaxBytes)
       }
       const last = batch[batch.length - 1]
       if (last === undefined) continue
-      journal.reserve(last.id)
+      source.reserve(last.id)
 
-      const readings: BusMessage[] = []
-      const quarantined: BusMessage[] = []
+      const byTopic = new Map<string, BusMessage[]>()
       for (const r of batch) {
-        if (r.kind === 'reading') readings.push({ key: r.key, value: r.value, headers: READING_HEADERS })
-        else quarantined.push({ key: r.key, value: r.value, headers: QUARANTINE_HEADERS })
+        const { topic, headers } = route(r)
+        let list = byTopic.get(topic)
+        if (list === undefined) byTopic.set(topic, (list = []))
+        list.push({ key: r.key, value: r.value, headers })
       }
-      const batches: TopicBatch[] = [
-        { topic: topics.readings, messages: readings },
-        { topic: topics.quarantine, messages: quarantined },
-      ]
+      const batches: TopicBatch[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }))
       const started = clock.now()
       try {
         const p = producer
@@ -172,7 +189,7 @@ export function createPump(options: PumpOptions): Pump {
         await sleep(clock, Math.min(wait, Math.max(0, drainDeadline - clock.now())), stopping ? undefined : abort.signal)
         continue
       }
-      journal.markDelivered(lastSentId, last.id)
+      source.markDelivered(lastSentId, last.id)
       lastSentId = last.id
       const now = clock.now()
       if (status.failingSince !== undefined) {
@@ -187,11 +204,11 @@ export function createPump(options: PumpOptions): Pump {
   }
 
   return {
-    name: 'pump',
+    name: options.name,
 
     async start() {
       if (running) return
-      // Connection problems are not fatal: the journal buffers until Kafka is back.
+      // Connection problems are not fatal: the source table buffers until Kafka is back.
       running = loop().catch((err: unknown) => {
         log.fatal({ err: describeError(err) }, 'pump stopped unexpectedly')
         throw err
@@ -207,8 +224,8 @@ export function createPump(options: PumpOptions): Pump {
       try {
         await running
       } finally {
-        const left = journal.ledger().pending
-        if (left > 0) log.warn({ pending: left }, 'pump stopped with records still in the journal; they are sent after the next start')
+        const left = source.pending()
+        if (left > 0) log.warn({ pending: left }, 'stopped with records not yet in Kafka; they are sent after the next start')
         await dropProducer()
       }
     },
@@ -225,7 +242,7 @@ export function createPump(options: PumpOptions): Pump {
       if (status.failingSince !== undefined) {
         return { ok: false, detail: `Kafka unavailable for ${Math.round((clock.now() - status.failingSince) / 1000)} s: ${status.lastError ?? ''}` }
       }
-      return { ok: status.connected || journal.ledger().pending === 0, detail: status.connected ? 'connected' : 'connecting' }
+      return { ok: status.connected || source.pending() === 0, detail: status.connected ? 'connected' : 'connecting' }
     },
   }
 }

@@ -1,6 +1,7 @@
 // When the simulated plant produces: shifts in local time of an IANA time zone (DST-aware,
 // shifts may run over midnight), breaks inside each shift, weekends off unless enabled.
 // A shift belongs to the day it starts on; a weekend day is Saturday or Sunday.
+import { createZone } from '../shifts/zone.js'
 
 export interface ShiftDefinition {
   name: string
@@ -122,50 +123,6 @@ export function createShiftPattern(options: ShiftPatternOptions): ShiftPattern {
       if (inst === undefined || !inst.workday) return false
       for (const b of inst.breaks) if (b.startTs <= ts && ts < b.endTs) return false
       return true
-    },
-  }
-}
-
-interface Zone {
-  /** Local calendar day of `ts` as days since 1970-01-01. */
-  localDayIndex(ts: number): number
-  /** The instant of local day `dayIndex` at `minuteOfDay`. A time skipped by DST lands an hour later. */
-  localToUtc(dayIndex: number, minuteOfDay: number): number
-}
-
-function createZone(timeZone: string): Zone {
-  const format = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-  })
-  // Offsets only change at DST transitions; cache per quarter hour.
-  const offsets = new Map<number, number>()
-  const offsetAt = (ts: number): number => {
-    const bucket = Math.floor(ts / 900_000)
-    let off = offsets.get(bucket)
-    if (off === undefined) {
-      const at = bucket * 900_000
-      const p: Record<string, number> = {}
-      for (const part of format.formatToParts(new Date(at))) if (part.type !== 'literal') p[part.type] = Number(part.value)
-      const local = Date.UTC(p.year ?? 1970, (p.month ?? 1) - 1, p.day ?? 1, p.hour ?? 0, p.minute ?? 0, p.second ?? 0)
-      off = local - at
-      if (offsets.size > 10_000) offsets.clear()
-      offsets.set(bucket, off)
-    }
-    return off
-  }
-  return {
-    localDayIndex: (ts) => Math.floor((ts + offsetAt(ts)) / DAY_MS),
-    localToUtc: (dayIndex, minuteOfDay) => {
-      const wall = dayIndex * DAY_MS + minuteOfDay * 60_000
-      const first = wall - offsetAt(wall)
-      return wall - offsetAt(first)
     },
   }
 }

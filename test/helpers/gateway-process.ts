@@ -12,17 +12,23 @@ export interface GatewayFixture {
   id: string
   dir: string
   configFile: string
-  topics: { readings: string; quarantine: string }
+  topics: { readings: string; quarantine: string; anomalies: string; kpis: string; narratives: string }
   site: string
   prefix: string
 }
 
-/** Writes a config for one test; `overrides` are merged at the top level (shallow per section). */
+/** Writes a config for one test; `overrides` are merged section by section (one level deep). */
 export function gatewayFixture(overrides: Record<string, Record<string, unknown>> = {}): GatewayFixture {
   const id = secureRandom()
   const dir = mkdtempSync(join(tmpdir(), `shiftscribe-gw-${id}-`))
   const prefix = `factory-${id}`
-  const topics = { readings: `test.${id}.readings`, quarantine: `test.${id}.quarantine` }
+  const topics = {
+    readings: `test.${id}.readings`,
+    quarantine: `test.${id}.quarantine`,
+    anomalies: `test.${id}.anomalies`,
+    kpis: `test.${id}.kpis`,
+    narratives: `test.${id}.narratives`,
+  }
   const site = 'test-site'
   const config = {
     site,
@@ -39,9 +45,12 @@ export function gatewayFixture(overrides: Record<string, Record<string, unknown>
       ],
       ...overrides.mqtt,
     },
-    kafka: { local: { brokers: services.kafkaLocal, topics, partitions: 3 } },
+    kafka: { local: { brokers: services.kafkaLocal, topics, partitions: 3, ...overrides.kafkaLocal } },
     pump: { retryMinMs: 200, retryMaxMs: 2000, ...overrides.pump },
     journal: { ...overrides.journal },
+    aggregate: { enabled: false, ...overrides.aggregate },
+    ...(overrides.shifts ? { shifts: overrides.shifts } : {}),
+    ...(overrides.top ?? {}),
     llm: { enabled: false },
     http: { enabled: false },
   }
