@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Kafka, logLevel, Partitioners } from 'kafkajs'
+import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs'
 import { createStateProcessor } from '../src/aggregate/state-processor.js'
 import { createKafkaBus } from '../src/bus/kafka-bus.js'
 import { SCHEMA_VERSION, type ReadingMessage } from '../src/bus/messages.js'
@@ -28,9 +28,9 @@ const say = (s: string) => process.stderr.write(`[bench:aggregate] ${s}\n`)
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1'
 
 function plantReadings(n: number): ReadingMessage[] {
-  const startTs = Date.UTC(2026, 10, 23, 5, 0) // a Monday, before the early shift
+  const startTs = Date.UTC(2026, 10, 23, 13, 30) // a Monday: the early shift closes during the run
   const plant = buildPlant(
-    simulationOptionsSchema.parse({ lines: 2, machines: 5, seed: 11, ratePerS: 70, speed: 1, anomalies: { mode: 'rate', perMachinePerShift: 2 } }),
+    simulationOptionsSchema.parse({ lines: 2, machines: 5, seed: 11, ratePerS: 70, speed: 1, anomalies: { mode: 'rate', perMachinePerShift: 6 } }),
     startTs,
   )
   const out: ReadingMessage[] = []
@@ -71,6 +71,7 @@ async function main(): Promise<void> {
       await producer.send({
         topic,
         acks: -1,
+        compression: CompressionTypes.GZIP,
         messages: readings.slice(i, i + 5000).map((r) => ({ key: `${r.site}/${r.line}/${r.machine}/${r.sensor}`, value: JSON.stringify(r) })),
       })
     }
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
       log: silentLogger(),
     })
     const bus = createKafkaBus({ brokers, clientId: 'bench-aggregate', log: silentLogger() })
-    const consumer = bus.createConsumer({ groupId: `bench-aggregate-${run}`, topic, startOffset: (p) => processor.nextOffset(p), maxWaitTimeMs: 100 })
+    const consumer = bus.createConsumer({ groupId: `bench-aggregate-${run}`, topic, startOffset: (p) => processor.nextOffset(p), maxWaitTimeMs: 100, maxBytes: 1024 * 1024 })
     let first = 0
     let batches = 0
     let anomalies = 0
