@@ -83,9 +83,10 @@ export async function startGateway(fixture: GatewayFixture, env: NodeJS.ProcessE
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)))
   let done = false
   void exited.then(() => (done = true))
-  await waitFor(() => done || out.includes('"subscribed (QoS1)"') || out.includes('"sessionPresent":true'), {
+  // Ready: subscribed (or resuming its session) and its topics created (the pump's producer is up).
+  await waitFor(() => done || ((out.includes('"subscribed (QoS1)"') || out.includes('"sessionPresent":true')) && out.includes('Kafka producer ready')), {
     timeoutMs: 30_000,
-    what: 'gateway to connect and subscribe',
+    what: 'gateway to subscribe and create its topics',
   })
   if (done) throw new Error(`gateway exited during start:\n${out}`)
   return {

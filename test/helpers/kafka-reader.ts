@@ -22,6 +22,11 @@ export async function readTopic(topic: string, brokers: readonly string[] = serv
   const kafka = new Kafka({ clientId: `reader-${secureRandom()}`, brokers: [...brokers], logLevel: logLevel.NOTHING })
   const consumer = kafka.consumer({ groupId: `reader-${secureRandom()}`, maxWaitTimeInMs: 200, maxBytes: 50 * 1024 * 1024 })
   await consumer.connect()
+  // The gateway creates its topics at start; give a just-started one a moment.
+  const admin = kafka.admin()
+  await admin.connect()
+  await waitFor(async () => (await admin.listTopics()).includes(topic), { timeoutMs: 30_000, intervalMs: 200, what: `topic ${topic} to exist` })
+  await admin.disconnect()
   await consumer.subscribe({ topics: [topic], fromBeginning: true })
   const messages: ReadMessage[] = []
   let lastAt = Date.now()
