@@ -54,7 +54,8 @@ export function emitOpen(sink: EventSink, f: OpenFields): AnomalyEvent {
     detail: f.detail,
     clock,
   }
-  sink.out.push(event)
+  // The caller gets a copy: the detector keeps the original in its serialized state.
+  sink.out.push({ ...event })
   return event
 }
 

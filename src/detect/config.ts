@@ -47,7 +47,7 @@ const limits = section(
     closeAfter: debounceSchema,
     severity,
   },
-  { enabled: true, hysteresis: 0, openAfter: { samples: 3, seconds: 10 }, closeAfter: { samples: 3, seconds: 0 }, severity: 'critical' },
+  { enabled: true, hysteresis: 0, openAfter: { samples: 4, seconds: 10 }, closeAfter: { samples: 3, seconds: 0 }, severity: 'critical' },
 )
 
 const spike = section(
@@ -83,9 +83,11 @@ const drift = section(
     minChange: z.number().min(0),
     /** After a level shift (here or on the machine) the baseline is taken up again only this much later, seconds: transients pass first. */
     settleS: z.number().min(0),
-    /** Then the signal must be steady (departure under half the threshold, trend × slowTauS under it) this long before drift is judged, seconds. */
+    /** Then the signal must be steady (trend × slowTauS under half the threshold) this long before drift is judged, seconds. */
     armAfterS: z.number().min(0),
-    /** Re-learn the baseline when another sensor of the same machine shifts level (start, stop, break). */
+    /** Steady levels remembered per sensor; while settling, running past all of them by the threshold is a drift (0: off). */
+    rememberLevels: z.number().int().min(0).max(16),
+    /** Re-learn the baseline when the machine changes operating state (see `machineChange`). */
     followMachine: z.boolean(),
     openAfter: debounceSchema,
     closeAfter: debounceSchema,
@@ -99,7 +101,8 @@ const drift = section(
     minChangePct: 2,
     minChange: 0,
     settleS: 120,
-    armAfterS: 300,
+    armAfterS: 120,
+    rememberLevels: 3,
     followMachine: true,
     openAfter: { samples: 1, seconds: 60 },
     closeAfter: { samples: 1, seconds: 30 },
@@ -144,7 +147,7 @@ const dropout = section(
     afterS: z.number().positive(),
     /** ... or this many of the sensor's usual sampling intervals, whichever is longer. */
     intervals: z.number().min(1),
-    /** No data by the wall clock for this long opens a wall-clock dropout (when the event-time watermark cannot move), seconds. */
+    /** No data by the wall clock for this long (or `intervals` usual intervals, if longer) opens a wall-clock dropout: the watermark cannot move when nothing arrives at all, seconds. */
     wallAfterS: z.number().positive(),
     severity,
   },
@@ -168,7 +171,7 @@ const rejectRate = section(
     minBaselinePct: z.number().gt(0).lt(100),
     severity,
   },
-  { enabled: true, jumpPct: 10, threshold: 5, closeThreshold: 3, baselinePct: 2, baselineParts: 1000, minBaselinePct: 0.5, severity: 'critical' },
+  { enabled: true, jumpPct: 10, threshold: 6.5, closeThreshold: 3, baselinePct: 2, baselineParts: 1000, minBaselinePct: 0.5, severity: 'critical' },
 )
 
 const SECTIONS = { limits, spike, drift, rateOfChange, flatline, dropout, rejectRate } as const
@@ -222,6 +225,17 @@ export const detectConfigSchema = z
       .strictObject({
         parts: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('part_count'),
         rejects: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('reject_count'),
+      })
+      .prefault({}),
+    /**
+     * A machine changes operating state (start, stop, break) when this many of its sensors shift
+     * level within `withinS` of each other; the drift detectors that follow the machine then
+     * re-learn. One sensor shifting alone is that sensor's business (a breach, a repair).
+     */
+    machineChange: z
+      .strictObject({
+        minSensors: z.number().int().min(1).max(100).default(2),
+        withinS: z.number().positive().max(3600).default(60),
       })
       .prefault({}),
     defaults: defaultsSchema,

@@ -17,7 +17,7 @@ import { newLimitState, stepLimit, type LimitState } from './limit-detector.js'
 import { newRateState, stepRate, type RateState } from './rate-detector.js'
 import { newRejectState, stepParts, stepRejects, type RejectState } from './reject-rate-detector.js'
 import { createSettingsResolver, type SensorSettings } from './sensor-settings.js'
-import { LEVEL_SHIFT, newBaseline, noiseSigma, stepBaseline, SUSPECT, type BaselineState } from './spike-detector.js'
+import { baselineWarm, LEVEL_SHIFT, newBaseline, noiseSigma, stepBaseline, SUSPECT, type BaselineState } from './spike-detector.js'
 import type { AnomalyEvent, DetectorBank, ReadingInput } from './types.js'
 
 /** Version of the serialized state; a row of another version is ignored (that sensor starts fresh). */
@@ -34,7 +34,8 @@ interface AnalogState {
   base: BaselineState
   limit: LimitState
   drift: DriftState
-  rate: RateState
+  /** Only once rate of change is configured for the sensor (keeps the state small). */
+  rate: RateState | null
   flat: FlatlineState
 }
 
@@ -51,9 +52,11 @@ interface SensorState {
 
 interface MachineState {
   v: number
-  /** Level shifts seen on any of the machine's sensors, and when the last one began. */
+  /** Operating-state changes seen (drift detectors compare it with the one they last reacted to), and when the last one began. */
   epoch: number
   changeTs: number
+  /** Recent level shifts: sensor names and when each began. */
+  shifts: { sensor: string; ts: number }[]
   reject: RejectState
 }
 
@@ -108,7 +111,7 @@ export function createDetectorBank(config: DetectConfig, deps: DetectorBankDeps 
         key,
         sink: { who: { key: `${key}/${rejects}`, site, line, machine, sensor: rejects }, unit: '', out },
         settings,
-        state: { v: STATE_VERSION, epoch: 0, changeTs: 0, reject: newRejectState() },
+        state: { v: STATE_VERSION, epoch: 0, changeTs: 0, shifts: [], reject: newRejectState() },
       }
       machines.set(key, m)
     }
@@ -126,7 +129,7 @@ export function createDetectorBank(config: DetectConfig, deps: DetectorBankDeps 
       drop: newDropoutState(),
       analog:
         settings.counter === undefined
-          ? { base: newBaseline(), limit: newLimitState(), drift: newDriftState(machine.state.epoch), rate: newRateState(), flat: newFlatlineState() }
+          ? { base: newBaseline(), limit: newLimitState(), drift: newDriftState(machine.state.epoch), rate: null, flat: newFlatlineState() }
           : null,
     }
     const entry: SensorEntry = {
@@ -165,13 +168,14 @@ export function createDetectorBank(config: DetectConfig, deps: DetectorBankDeps 
     const sink = e.sink
     const verdict = stepBaseline(a.base, st.spike, ts, x, sink, st.spike.enabled)
     stepLimit(a.limit, st.limits, ts, x, sink)
-    if (a.rate.open !== null || st.rateOfChange.maxPerS !== undefined) stepRate(a.rate, st.rateOfChange, ts, x, sink)
+    if (a.rate !== null || st.rateOfChange.maxPerS !== undefined) {
+      a.rate ??= newRateState()
+      stepRate(a.rate, st.rateOfChange, ts, x, sink)
+    }
     stepFlatline(a.flat, st.flatline, ts, x, sink)
     const m = e.machine
     if (verdict === LEVEL_SHIFT) {
-      m.state.epoch++
-      m.state.changeTs = a.base.candTs
-      dirtyMachines.add(m)
+      levelShifted(m, e.sink.who.sensor, a.base.candTs)
       resetDrift(a.drift, st.drift, ts, x, a.base.candTs, sink)
       a.drift.epoch = m.state.epoch
     } else if (verdict !== SUSPECT) {
@@ -179,9 +183,22 @@ export function createDetectorBank(config: DetectConfig, deps: DetectorBankDeps 
         resetDrift(a.drift, st.drift, ts, x, m.state.changeTs, sink)
         a.drift.epoch = m.state.epoch
       } else {
-        stepDrift(a.drift, st.drift, ts, x, a.base.level, noiseSigma(a.base), a.base.n >= st.spike.warmupSamples && a.base.scale > 0, sink)
+        stepDrift(a.drift, st.drift, ts, x, a.base.level, noiseSigma(a.base), baselineWarm(a.base, st.spike), sink)
       }
     }
+  }
+
+  /** Counts an operating-state change once `minSensors` distinct sensors shifted within `withinS`. */
+  function levelShifted(m: MachineEntry, sensor: string, at: number): void {
+    const st = m.state
+    const windowMs = config.machineChange.withinS * 1000
+    st.shifts = st.shifts.filter((x) => x.sensor !== sensor && x.ts >= at - windowMs)
+    st.shifts.push({ sensor, ts: at })
+    if (st.shifts.length >= config.machineChange.minSensors && st.changeTs < at - windowMs) {
+      st.epoch++
+      st.changeTs = Math.min(...st.shifts.map((x) => x.ts))
+    }
+    dirtyMachines.add(m)
   }
 
   function observeCounter(e: SensorEntry, ts: number, x: number): void {
@@ -245,7 +262,7 @@ export function createDetectorBank(config: DetectConfig, deps: DetectorBankDeps 
     if (state.drop.open !== null) found.push(state.drop.open)
     if (state.drop.wallOpen !== null) found.push(state.drop.wallOpen)
     const a = state.analog
-    if (a !== null) for (const o of [a.limit.open, a.drift.open, a.rate.open, a.flat.open]) if (o !== null) found.push(o)
+    if (a !== null) for (const o of [a.limit.open, a.drift.open, a.rate?.open ?? null, a.flat.open]) if (o !== null) found.push(o)
     return found
   }
 

@@ -51,14 +51,15 @@ export function dropoutOnTick(s: DropoutState, d: DropoutSettings, lastTs: numbe
 
 /** `silentMs`: wall time since new data from this sensor last reached the bank. */
 export function dropoutOnWall(s: DropoutState, d: DropoutSettings, lastTs: number, silentMs: number, sink: EventSink): void {
-  if (s.open !== null || s.wallOpen !== null || !d.enabled || silentMs <= d.wallAfterS * 1000) return
+  const thr = Math.max(d.wallAfterS * 1000, d.intervals * s.intervalMs)
+  if (s.open !== null || s.wallOpen !== null || !d.enabled || silentMs <= thr) return
   s.wallOpen = emitOpen(sink, {
     kind: 'dropout',
     severity: d.severity,
     startedAt: firstMissing(s, lastTs),
-    observed: d.wallAfterS,
+    observed: round1(thr / 1000),
     expected: s.intervalMs === 0 ? null : round1(s.intervalMs / 1000),
-    detail: `No data from ${sink.who.sensor} has reached the gateway for over ${formatDuration(d.wallAfterS * 1000)} (last reading ${formatTime(lastTs)}).`,
+    detail: `No data from ${sink.who.sensor} has reached the gateway for over ${formatDuration(thr)} (last reading ${formatTime(lastTs)}).`,
     clock: 'wall',
   })
 }

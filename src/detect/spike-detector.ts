@@ -13,6 +13,12 @@ const MAD_TO_SIGMA = 1.2533
 const SCALE_ALPHA = 0.02
 /** During warm-up a residual counts at most this many current scales (one spike cannot inflate the scale). */
 const WARMUP_CLIP = 5
+/**
+ * Changes of value the scale must have learned from before anything is judged: a quantized
+ * signal (a stopped spindle reading 0, 0, 1, 0 rpm) changes rarely, and a scale from one
+ * change would make the next ordinary one look like a spike.
+ */
+const MIN_SCALE_SAMPLES = 10
 
 export interface BaselineState {
   /** Samples since the start or the last level shift. */
@@ -20,6 +26,8 @@ export interface BaselineState {
   level: number
   /** EWMA of |sample − level| (mean absolute deviation). */
   scale: number
+  /** Samples the scale has learned from since the restart (equal consecutive values teach nothing). */
+  k: number
   prev: number
   /** Consecutive suspect samples (0: none). */
   cand: number
@@ -30,7 +38,7 @@ export interface BaselineState {
 }
 
 export function newBaseline(): BaselineState {
-  return { n: 0, level: 0, scale: 0, prev: 0, cand: 0, candTs: 0, candPeak: 0, candPeakZ: 0 }
+  return { n: 0, level: 0, scale: 0, k: 0, prev: 0, cand: 0, candTs: 0, candPeak: 0, candPeakZ: 0 }
 }
 
 /** Standard deviation of the noise around the baseline (0 while unknown). */
@@ -55,20 +63,24 @@ export function stepBaseline(b: BaselineState, sp: SpikeSettings, ts: number, x:
   }
   const r = x - b.level
   const absR = Math.abs(r)
-  if (b.n < sp.warmupSamples || b.scale === 0) {
+  if (!baselineWarm(b, sp)) {
     // Learning: everything goes into the baseline; the scale is a plain mean so far, with outliers clipped.
     b.n++
     b.level += sp.baselineAlpha * r
     if (x !== b.prev) {
-      const clipped = b.scale > 0 && b.n > 5 ? Math.min(absR, WARMUP_CLIP * b.scale) : absR
-      b.scale += (clipped - b.scale) / Math.min(b.n, sp.warmupSamples)
+      b.k++
+      const clipped = b.scale > 0 && b.k > 5 ? Math.min(absR, WARMUP_CLIP * b.scale) : absR
+      b.scale += (clipped - b.scale) / Math.min(b.k, sp.warmupSamples)
     }
     b.prev = x
     b.cand = 0
     return NORMAL
   }
   const sigma = b.scale * MAD_TO_SIGMA
-  if (absR > sp.z * sigma && absR > sp.minDeviation) {
+  // Once an excursion is under way, only a clear return (under half the threshold) ends it: a
+  // level shift just above the threshold, seen through noise, must not pass for a spike.
+  const limit = b.cand > 0 ? (sp.z / 2) * sigma : sp.z * sigma
+  if (absR > limit && absR > sp.minDeviation) {
     const z = absR / sigma
     if (b.cand === 0) {
       b.candTs = ts
@@ -99,10 +111,16 @@ export function stepBaseline(b: BaselineState, sp: SpikeSettings, ts: number, x:
   return verdict
 }
 
+/** Whether the baseline has learned enough to judge samples. */
+export function baselineWarm(b: BaselineState, sp: SpikeSettings): boolean {
+  return b.n >= sp.warmupSamples && b.k >= Math.min(MIN_SCALE_SAMPLES, sp.warmupSamples) && b.scale > 0
+}
+
 function restart(b: BaselineState, x: number): void {
   b.n = 1
   b.level = x
   b.scale = 0
+  b.k = 0
   b.prev = x
   b.cand = 0
 }
