@@ -12,7 +12,7 @@ import type { Log } from '../log.js'
 import { computeShiftKpis, type KpiOptions, type ShiftKpis } from '../shifts/kpis.js'
 import type { ShiftCalendar, ShiftInstance } from '../shifts/shift-calendar.js'
 import { createOutbox, type Outbox } from '../store/outbox.js'
-import { getMeta, readOffsets, setMeta, type StateDb } from '../store/state-db.js'
+import { getMeta, readOffsets, setMeta, type BucketRow as Bucket, type StateDb } from '../store/state-db.js'
 
 export interface StateProcessorOptions {
   db: StateDb
@@ -52,20 +52,6 @@ export interface StateProcessor {
   /** Max event time applied so far. */
   maxEventTs(): number | undefined
   readonly outbox: Outbox
-}
-
-interface Bucket {
-  key: string
-  minute: number
-  count: number
-  sum: number
-  sumsq: number
-  min: number
-  max: number
-  first_ts: number
-  first_value: number
-  last_ts: number
-  last_value: number
 }
 
 interface SensorRow {

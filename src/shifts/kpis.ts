@@ -1,7 +1,7 @@
 // Shift KPIs from the minute buckets: per sensor (mean, min, max, std, count, coverage, counter
 // delta) and per machine (parts, rejects, reject rate, coverage, anomalies). Deterministic:
 // the same buckets give the same numbers.
-import type { StateDb } from '../store/state-db.js'
+import type { BucketRow as StoredBucket, StateDb } from '../store/state-db.js'
 import type { ShiftInstance } from './shift-calendar.js'
 
 export interface SensorKpi {
@@ -45,16 +45,7 @@ export interface KpiOptions {
   rejectsSensor: string
 }
 
-interface BucketRow {
-  key: string
-  minute: number
-  count: number
-  sum: number
-  sumsq: number
-  min: number
-  max: number
-  first_value: number
-  last_value: number
+interface BucketRow extends Pick<StoredBucket, 'key' | 'minute' | 'count' | 'sum' | 'sumsq' | 'min' | 'max' | 'first_value' | 'last_value'> {
   line: string
   machine: string
   sensor: string

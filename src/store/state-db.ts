@@ -8,6 +8,21 @@ import { GatewayError } from '../errors.js'
 
 export type StateDb = Database.Database
 
+/** A row of `buckets`: one sensor's readings in one event-time minute. */
+export interface BucketRow {
+  key: string
+  minute: number
+  count: number
+  sum: number
+  sumsq: number
+  min: number
+  max: number
+  first_ts: number
+  first_value: number
+  last_ts: number
+  last_value: number
+}
+
 const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE buckets (
