@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'STORE_FAILED'
   | 'LLM_UNAVAILABLE'
   | 'LLM_TIMEOUT'
+  | 'LLM_INVALID_OUTPUT'
   | 'INTERNAL'
 
 export interface GatewayErrorOptions {

@@ -1,6 +1,6 @@
 // The composition root: the only place that constructs stages. Starts them in dependency
-// order (journal → pump → state → outbox pump → aggregator → MQTT), stops them in reverse,
-// each stop on its own.
+// order (journal → pump → state → outbox pump → LLM → narrator → aggregator → MQTT), stops them
+// in reverse, each stop on its own.
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createAggregator } from './aggregate/aggregator.js'
 import { createStateProcessor } from './aggregate/state-processor.js'
@@ -10,6 +10,9 @@ import { createDetectorBank } from './detect/detector-bank.js'
 import type { DetectorBank } from './detect/types.js'
 import { createShiftCalendar, type ShiftCalendar } from './shifts/shift-calendar.js'
 import type { KpiOptions } from './shifts/kpis.js'
+import { createLlmEngine, type LlmEngineOptions } from './narrate/engine.js'
+import type { FactsOptions } from './narrate/facts.js'
+import { createNarrator, type Narrator } from './narrate/narrator.js'
 import { createOutbox } from './store/outbox.js'
 import { createRetention } from './store/retention.js'
 import { openStateDb } from './store/state-db.js'
@@ -58,6 +61,22 @@ export function stateProcessing(config: Config): {
     },
     // The bank reads its config and never writes it; its type is just not declared readonly.
     makeDetectors: () => createDetectorBank(config.detect as DetectConfig),
+  }
+}
+
+/** What the narrator needs from the config: shared by the gateway, `summarize` and the benchmark. */
+export function narrateSetup(config: Config, log: Log): { facts: FactsOptions; engine: LlmEngineOptions } {
+  const processing = stateProcessing(config)
+  return {
+    facts: {
+      ...processing.shifts,
+      site: config.site,
+      zone: processing.calendar.zone,
+      coalesceWindowMs: config.narrate.coalesceWindowS * 1000,
+      incidentContextMs: config.narrate.incidentContextMin * 60_000,
+      maxPromptFacts: config.narrate.maxPromptFacts,
+    },
+    engine: { ...config.llm, mode: config.narrate.mode, maxTokens: config.narrate.maxTokens, log },
   }
 }
 
@@ -119,13 +138,34 @@ export function createGateway(deps: GatewayDeps): Gateway {
           return { topic: r.topic, headers: h }
         },
         bus,
-        topics: [topicSpec(topics.anomalies), topicSpec(topics.kpis)],
+        topics: [topicSpec(topics.anomalies), topicSpec(topics.kpis), topicSpec(topics.narratives)],
         settings: config.pump,
         log,
         clock,
       })
       await outboxPump.start()
       started.push(outboxPump)
+      let narrator: Narrator | undefined
+      if (config.narrate.enabled) {
+        const setup = narrateSetup(config, log)
+        const engine = createLlmEngine(setup.engine)
+        await engine.start()
+        started.push(engine)
+        const n = createNarrator({
+          db,
+          engine,
+          facts: setup.facts,
+          settings: config.narrate,
+          publish: { topic: topics.narratives },
+          log,
+          clock,
+          registry,
+          onOutbox: () => outboxPump.notify(),
+        })
+        await n.start()
+        started.push(n)
+        narrator = n
+      }
       const processing = stateProcessing(config)
       const retention = createRetention(db, { retentionDays: config.store.retentionDays })
       const aggregator = createAggregator({
@@ -147,6 +187,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         log,
         clock,
         onOutbox: () => outboxPump.notify(),
+        onApplied: (event) => narrator?.notify(event),
       })
       await aggregator.start()
       started.push(aggregator)

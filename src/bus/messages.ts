@@ -60,3 +60,64 @@ export type QuarantineMessage = z.infer<typeof quarantineMessageSchema>
 export function readingKey(r: { site: string; line: string; machine: string; sensor: string }): string {
   return `${r.site}/${r.line}/${r.machine}/${r.sensor}`
 }
+
+const groundingSchema = z.object({
+  ok: z.boolean(),
+  numbersChecked: z.number().int().nonnegative(),
+  unmatched: z.array(z.string()),
+  unknownNames: z.array(z.string()),
+})
+
+const generatorSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('llm'),
+    model: z.string(),
+    mode: z.enum(['plan', 'free']),
+    attempts: z.number().int().positive(),
+    promptTokens: z.number().int().nonnegative(),
+    outputTokens: z.number().int().nonnegative(),
+    ms: z.number().nonnegative(),
+  }),
+  z.object({
+    type: z.literal('template'),
+    reason: z.enum(['llm_disabled', 'llm_unavailable', 'deadline', 'ungrounded', 'invalid_output', 'llm_error', 'superseded']),
+    detail: z.string().max(500).optional(),
+  }),
+])
+
+export const factSchema = z.object({
+  id: z.string(),
+  metric: z.string(),
+  scope: z.string(),
+  value: z.number(),
+  unit: z.string(),
+  window: z.object({ start: z.number().int(), end: z.number().int() }),
+  display: z.string(),
+  text: z.string(),
+})
+
+/** Bounds of a narrative's text (the grammar and the templates keep to them). */
+export const NARRATIVE_LIMITS = { headline: 200, body: 2000, highlights: 5, highlight: 300 } as const
+
+/**
+ * factory.narratives, key `site/scope` (`scope` is `site` for shift and period summaries,
+ * `line/machine` for incidents). The same `id` again is a regenerated narrative that replaces
+ * the earlier one.
+ */
+export const narrativeMessageSchema = z.object({
+  v: z.literal(SCHEMA_VERSION),
+  id: z.string().min(1),
+  kind: z.enum(['shift', 'incident', 'answer']),
+  site: segment,
+  scope: z.string().min(1),
+  periodStart: z.number().int(),
+  periodEnd: z.number().int(),
+  headline: z.string().min(1).max(NARRATIVE_LIMITS.headline),
+  body: z.string().min(1).max(NARRATIVE_LIMITS.body),
+  highlights: z.array(z.string().min(1).max(NARRATIVE_LIMITS.highlight)).max(NARRATIVE_LIMITS.highlights),
+  facts: z.array(factSchema),
+  generator: generatorSchema,
+  grounding: groundingSchema,
+  createdAt: z.number().int(),
+})
+export type NarrativeMessage = z.infer<typeof narrativeMessageSchema>

@@ -6,6 +6,7 @@ import { runGateway } from '../main.js'
 import { ledgerCommand } from './ledger-command.js'
 import { simulateCommand } from './simulate-command.js'
 import { rebuildCommand, verifyCommand } from './state-commands.js'
+import { summarizeCommand } from './summarize-command.js'
 
 export interface CliIo {
   stdout: { write(s: string): unknown }
@@ -25,6 +26,8 @@ Commands:
   ledger --config <file> [--json] print the loss ledger from the journal (works while running)
   rebuild --config <file> --into <db>   replay factory.readings into a fresh state database
   verify --config <file> [--keep]  compare the live state database with a rebuild (exit 1 if they differ)
+  summarize --config <file> (--shift <name> --date <d> | --last 2h) [--json] [--template-only] [--dry-run]
+                                  write a narrative now: facts → model → grounding check → template fallback
   config check <file> [--print]   validate a config file; --print shows the effective config (secrets redacted)
   version                         print shiftscribe's version and the versions of its key parts
   help                            show this help
@@ -62,6 +65,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return rebuildCommand(rest, io)
       case 'verify':
         return verifyCommand(rest, io)
+      case 'summarize':
+        return summarizeCommand(rest, io)
       case 'config': {
         const [sub, ...args] = rest
         if (sub !== 'check') return usageError(io, sub === undefined ? 'config: missing subcommand (try "config check <file>")' : `config: unknown subcommand "${sub}"`)

@@ -322,6 +322,33 @@ const llmSchema = z
   })
   .prefault({})
 
+const narrateSchema = z
+  .strictObject({
+    /** Shift summaries and incident narratives (needs `aggregate`). Off: no narratives at all. */
+    enabled: z.boolean().default(true),
+    /**
+     * How the model writes: `plan` — it picks fact ids and writes digit-free phrases, the code
+     * inserts the numbers (right by construction; for ~100M–300M models); `free` — it writes the
+     * text and every number is checked (for 1–4B models); `auto` — `plan` below 1B parameters.
+     */
+    mode: z.enum(['auto', 'plan', 'free']).default('auto'),
+    /** A narrative job that has not finished by then gets the template narrative. */
+    deadlineMs: z.number().int().min(1).max(600_000).default(30_000),
+    /** Most model tokens one answer may take. */
+    maxTokens: z.number().int().min(32).max(4096).default(400),
+    /** Pending jobs at most; beyond it the oldest shift jobs (then incidents) get the template at once. */
+    maxQueue: z.number().int().min(1).max(10_000).default(64),
+    /** Anomalies on one machine that start within this many seconds of each other are one incident. */
+    coalesceWindowS: z.number().int().min(0).max(86_400).default(600),
+    /** Minutes of sensor history before an incident that its facts compare against. */
+    incidentContextMin: z.number().int().min(1).max(1440).default(30),
+    /** Facts given to the model (all facts are kept on the narrative and used by grounding). */
+    maxPromptFacts: z.number().int().min(1).max(40).default(12),
+    /** At start, write the narratives still missing for shifts closed and incidents opened in this many hours. */
+    catchUpHours: z.number().min(0).max(168).default(24),
+  })
+  .prefault({})
+
 const httpSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
@@ -360,6 +387,7 @@ export const configSchema = z.strictObject({
       central: kafkaCentralSchema,
     })
     .prefault({}),
+  narrate: narrateSchema,
   llm: llmSchema,
   http: httpSchema,
 })

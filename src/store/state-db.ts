@@ -133,6 +133,26 @@ const MIGRATIONS: readonly string[] = [
     bytes INTEGER NOT NULL
   );
   `,
+  `
+  CREATE TABLE narratives (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    site TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    period_start INTEGER NOT NULL,
+    period_end INTEGER NOT NULL,
+    headline TEXT NOT NULL,
+    body TEXT NOT NULL,
+    highlights TEXT NOT NULL,
+    facts TEXT NOT NULL,
+    generator TEXT NOT NULL,
+    grounding TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 1
+  );
+  CREATE INDEX narratives_by_period ON narratives (period_start);
+  CREATE INDEX narratives_by_scope ON narratives (kind, scope, period_start);
+  `,
 ]
 
 export function openStateDb(file: string, options: { readonly?: boolean; synchronous?: 'normal' | 'full' } = {}): StateDb {

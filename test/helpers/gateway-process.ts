@@ -51,7 +51,8 @@ export function gatewayFixture(overrides: Record<string, Record<string, unknown>
     aggregate: { enabled: false, ...overrides.aggregate },
     ...(overrides.shifts ? { shifts: overrides.shifts } : {}),
     ...(overrides.top ?? {}),
-    llm: { enabled: false },
+    llm: { enabled: false, ...overrides.llm },
+    ...(overrides.narrate ? { narrate: overrides.narrate } : {}),
     http: { enabled: false },
   }
   const configFile = join(dir, 'gateway.yaml')

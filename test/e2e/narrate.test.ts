@@ -1,0 +1,85 @@
+// Narratives end to end: the gateway (ingest, aggregate, narrate with the real GGUF on one
+// thread) fed by the simulator over MQTT. A shift closes and anomalies open; every narrative on
+// factory.narratives validates against the schema, is grounded or a template, and the shift
+// narrative reports the shift's top anomaly. `shiftscribe summarize` then regenerates the same
+// shift by id.
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { narrativeMessageSchema, type NarrativeMessage } from '../../src/bus/messages.js'
+import { runSimulation } from '../../src/simulate/run-simulation.js'
+import { repoRoot, services } from '../helpers/env.js'
+import { gatewayFixture, startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
+import { readTopic } from '../helpers/kafka-reader.js'
+import { createTeardown } from '../helpers/teardown.js'
+
+const teardown = createTeardown()
+afterEach(() => teardown.run())
+const cli = join(repoRoot, 'dist', 'cli', 'index.js')
+
+describe('narrate (real model, real Kafka)', () => {
+  it('publishes grounded shift and incident narratives to factory.narratives, and summarize regenerates by id', async () => {
+    const fixture = gatewayFixture({
+      aggregate: { enabled: true },
+      kafkaLocal: { partitions: 1 },
+      shifts: { allowedLatenessS: 60, idleTimeoutS: 3600 },
+      llm: { enabled: true, threads: 1 },
+      narrate: { deadlineMs: 60_000 },
+    })
+    let gw: GatewayProcess | undefined
+    teardown.add('stop gateway', async () => {
+      if (gw && gw.child.exitCode === null && gw.child.signalCode === null) await gw.term()
+    })
+    gw = await startGateway(fixture)
+
+    // Monday 13:30 UTC at 60× speed: the early shift (06–14) closes about half a minute in.
+    const sim = await runSimulation({
+      url: services.mqttUrl,
+      prefix: fixture.prefix,
+      lines: 1,
+      machines: 3,
+      ratePerS: 1_500,
+      count: 40_000,
+      speed: 60,
+      seed: 5,
+      startTs: Date.UTC(2026, 10, 23, 13, 30),
+      anomalies: { mode: 'count', count: 6 },
+      progressIntervalMs: 60_000,
+    })
+    expect(sim.published).toBe(40_000)
+
+    const reader = await readTopic(fixture.topics.narratives)
+    teardown.add('reader', () => reader.close())
+    const parsed = () => reader.messages.map((m) => ({ key: m.key, headers: m.headers, n: narrativeMessageSchema.parse(JSON.parse(m.value)) as NarrativeMessage }))
+    await reader.settle((ms) => ms.some((m) => m.value.includes('"kind":"shift"')) && ms.some((m) => m.value.includes('"kind":"incident"')), { timeoutMs: 240_000, quietMs: 120_000 })
+    const all = parsed()
+    const shift = all.find((m) => m.n.kind === 'shift')
+    expect(shift, gw.output().slice(-3000)).toBeDefined()
+    if (shift === undefined) return
+    expect(shift.key).toBe(`${fixture.site}/site`)
+    expect(shift.headers['schema']).toBe('shiftscribe.narrative')
+    expect(shift.n.id).toBe('shift/2026-11-23/early')
+    for (const { n } of all) {
+      // Only grounded model texts or templates are published.
+      if (n.generator.type === 'llm') expect(n.grounding).toMatchObject({ ok: true, unmatched: [], unknownNames: [] })
+      expect(n.facts.length).toBeGreaterThan(0)
+    }
+    const top = shift.n.facts.find((f) => f.id === 'anomaly_1')
+    if (top !== undefined) expect([shift.n.headline, shift.n.body, ...shift.n.highlights].join('\n')).toContain(top.scope.split('/')[2])
+    const incidents = all.filter((m) => m.n.kind === 'incident')
+    expect(incidents.length).toBeGreaterThan(0)
+    for (const m of incidents) expect(m.key).toBe(`${fixture.site}/${m.n.scope}`)
+    const byModel = all.filter((m) => m.n.generator.type === 'llm').length
+    console.log(`[narrate e2e] ${all.length} narratives, ${byModel} by the model; shift: ${shift.n.generator.type} — ${shift.n.headline}`)
+    expect(gw.output()).toContain('LLM ready')
+
+    // On demand: the same shift again (template only, to keep the test quick) replaces it by id.
+    const run = spawnSync(process.execPath, [cli, 'summarize', '--config', fixture.configFile, '--shift', 'early', '--date', '2026-11-23', '--template-only', '--json'], { encoding: 'utf8', timeout: 60_000 })
+    expect(run.status, run.stderr).toBe(0)
+    const again = JSON.parse(run.stdout) as NarrativeMessage
+    expect(again.id).toBe('shift/2026-11-23/early')
+    expect(again.generator).toMatchObject({ type: 'template', reason: 'llm_disabled' })
+    await reader.settle((ms) => ms.filter((m) => m.value.includes('"id":"shift/2026-11-23/early"')).length >= 2, { timeoutMs: 30_000, quietMs: 30_000 })
+    expect(parsed().filter((m) => m.n.id === 'shift/2026-11-23/early').length).toBeGreaterThanOrEqual(2)
+  })
+})
