@@ -358,19 +358,21 @@ export function createLlmEngine(options: LlmEngineOptions): LlmEngine {
     const grammar = mode === 'plan' ? await planGrammar(ids) : (freeGrammar as LlamaGrammar)
     const inBefore = sequence.tokenMeter.usedInputTokens
     const outBefore = sequence.tokenMeter.usedOutputTokens
+    const userText = `${factLines(facts, mode === 'plan')}\n\n${mode === 'plan' ? planAsk(kind) : freeAsk(kind)}`
     const started = performance.now()
     let firstAt = 0
     try {
-      const res = await session.promptWithMeta(`${factLines(facts, mode === 'plan')}\n\n${mode === 'plan' ? planAsk(kind) : freeAsk(kind)}`, {
+      // Evaluate the prompt first (only what differs from the sequence's state: the facts), so
+      // that prompt evaluation and generation are timed apart.
+      await session.preloadPrompt(userText, opts.signal ? { signal: opts.signal } : {})
+      firstAt = performance.now()
+      const res = await session.promptWithMeta(userText, {
         grammar,
         maxTokens: options.maxTokens,
         temperature: opts.attempt === 0 ? 0 : 0.6,
         seed: 42 + opts.attempt,
         ...(mode === 'plan' && digitBias ? { tokenBias: digitBias } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
-        onTextChunk: () => {
-          if (firstAt === 0) firstAt = performance.now()
-        },
       })
       const end = performance.now()
       const raw = res.responseText
@@ -378,7 +380,7 @@ export function createLlmEngine(options: LlmEngineOptions): LlmEngine {
         mode,
         promptTokens: sequence.tokenMeter.usedInputTokens - inBefore,
         outputTokens: sequence.tokenMeter.usedOutputTokens - outBefore,
-        promptMs: (firstAt || end) - started,
+        promptMs: firstAt - started,
         ms: end - started,
         raw,
       }

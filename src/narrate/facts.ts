@@ -164,6 +164,8 @@ export function periodFacts(db: StateDb, input: PeriodInput, options: FactsOptio
   }
   timeFact(list, zone, 'period.start', 'start', 'site', input.start, 'from')
   timeFact(list, zone, 'period.end', 'end', 'site', input.end, 'to')
+  const length = duration(input.end - input.start)
+  list.add({ id: 'period.length', metric: 'duration', scope: 'site', value: length.value, unit: length.unit, window, display: length.display, text: `${length.display} long` })
 
   const withParts = input.machines.filter((m) => m.parts !== null)
   const sum = (xs: readonly (number | null)[]) => xs.reduce<number>((a, b) => a + (b ?? 0), 0)
