@@ -121,3 +121,80 @@ export const narrativeMessageSchema = z.object({
   createdAt: z.number().int(),
 })
 export type NarrativeMessage = z.infer<typeof narrativeMessageSchema>
+
+/** factory.anomalies, key `site/line/machine/sensor`: one message when an anomaly opens, one when it closes (same `id`). */
+export const anomalyMessageSchema = z.object({
+  v: z.literal(SCHEMA_VERSION),
+  id: z.string().min(1),
+  state: z.enum(['open', 'closed']),
+  kind: z.enum(['limit_breach', 'spike', 'drift', 'flatline', 'dropout', 'reject_rate_jump', 'rate_of_change']),
+  severity: z.enum(['warning', 'critical']),
+  key: z.string(),
+  site: segment,
+  line: segment,
+  machine: segment,
+  sensor: segment,
+  /** Event time the anomaly started (epoch ms). */
+  startedAt: z.number().int(),
+  /** Event time it ended (only when closed). */
+  endedAt: z.number().int().optional(),
+  observed: z.number(),
+  expected: z.number().nullable(),
+  detail: z.string(),
+})
+export type AnomalyMessage = z.infer<typeof anomalyMessageSchema>
+
+const sensorKpiSchema = z.object({
+  key: z.string(),
+  line: segment,
+  machine: segment,
+  sensor: segment,
+  unit: z.string().nullable(),
+  count: z.number().int().nonnegative(),
+  mean: z.number(),
+  min: z.number(),
+  max: z.number(),
+  std: z.number(),
+  coveragePct: z.number(),
+  delta: z.number().nullable(),
+})
+
+const machineKpiSchema = z.object({
+  line: segment,
+  machine: segment,
+  parts: z.number().nullable(),
+  rejects: z.number().nullable(),
+  rejectRatePct: z.number().nullable(),
+  coveragePct: z.number(),
+  anomalies: z.number().int().nonnegative(),
+})
+
+/** factory.kpis, key `site`: a shift's KPIs when it closes. */
+export const kpisMessageSchema = z.object({
+  v: z.literal(SCHEMA_VERSION),
+  site: segment,
+  shift: z.object({ id: z.string(), name: z.string(), date: z.string(), start: z.number().int(), end: z.number().int() }),
+  closedBy: z.enum(['watermark', 'idle']),
+  machines: z.array(machineKpiSchema),
+  sensors: z.array(sensorKpiSchema),
+})
+export type KpisMessage = z.infer<typeof kpisMessageSchema>
+
+/**
+ * What the forwarder writes to the central topics: the local message plus `dedupId`
+ * (`site:topic:partition:offset` of the local message), the same across gateway restarts, so
+ * central consumers can drop the duplicates an at-least-once uplink can cause.
+ */
+const withDedupId = <T extends z.ZodObject>(schema: T) =>
+  schema.extend({ dedupId: z.string().min(1).describe('site:topic:partition:offset of the local message; the same id is the same message') })
+
+export const centralNarrativeSchema = withDedupId(narrativeMessageSchema)
+export const centralAnomalySchema = withDedupId(anomalyMessageSchema)
+export const centralKpisSchema = withDedupId(kpisMessageSchema)
+
+/** The JSON Schemas published for central teams (docs/schemas/), by file name. */
+export const CENTRAL_SCHEMAS = {
+  'narrative.v1.json': centralNarrativeSchema,
+  'anomaly.v1.json': centralAnomalySchema,
+  'kpis.v1.json': centralKpisSchema,
+} as const

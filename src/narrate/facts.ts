@@ -47,6 +47,15 @@ const KIND_WORDS: Record<string, string> = {
 
 export const kindWords = (kind: string): string => KIND_WORDS[kind] ?? kind.replace(/_/g, ' ')
 
+/**
+ * A unit from a payload is free text, which must never reach a prompt: only short unit-like
+ * strings pass (`°C`, `bar`, `mm/s`, `kW`, `m³/h`, `%`); anything else (spaces, digits,
+ * sentences) is dropped and the value shown without a unit.
+ */
+export function safeUnit(unit: string | null | undefined): string {
+  return unit !== null && unit !== undefined && /^[\p{L}°%µ/·.^²³-]{1,12}$/u.test(unit) ? unit : ''
+}
+
 /** A value as texts show it (about four significant digits) and the value that display means. */
 function shown(x: number, unit: string): { value: number; display: string } {
   const text = formatNumber(x)
@@ -96,8 +105,9 @@ function timeFact(list: FactList, zone: Zone, id: string, metric: FactMetric, sc
 function anomalyUnit(a: AnomalyRow): string {
   if (a.kind === 'dropout') return 's'
   if (a.kind === 'reject_rate_jump') return '%'
-  if (a.kind === 'rate_of_change') return a.unit ? `${a.unit}/s` : '/s'
-  return a.unit ?? ''
+  const unit = safeUnit(a.unit)
+  if (a.kind === 'rate_of_change') return unit ? `${unit}/s` : '/s'
+  return unit
 }
 
 /** Adds an anomaly's facts (`<id>`, `.start`, `.duration`, `.expected`) and returns the main one. */
@@ -235,7 +245,7 @@ export function periodFacts(db: StateDb, input: PeriodInput, options: FactsOptio
   for (const s of input.sensors) {
     const scope = `${s.line}/${s.machine}/${s.sensor}`
     if (!anomalySensors.has(scope) || options.counters.includes(s.sensor)) continue
-    const unit = s.unit ?? ''
+    const unit = safeUnit(s.unit)
     for (const [metric, x] of [['mean', s.mean], ['min', s.min], ['max', s.max]] as const) {
       const v = shown(x, unit)
       list.add({ id: `${metric}.${scope}`, metric, scope, value: v.value, unit, window, display: v.display, text: `${scope} ${metric} ${v.display}` })
@@ -381,7 +391,7 @@ export function incidentFacts(db: StateDb, anomalyId: string, options: FactsOpti
   for (const r of [...during.filter((r) => anomalous.has(r.sensor)), ...siblings]) {
     if (counters.has(r.sensor)) continue
     const sScope = `${scope}/${r.sensor}`
-    const unit = r.unit ?? ''
+    const unit = safeUnit(r.unit)
     list.name(first.line, first.machine, r.sensor)
     const mean = shown(r.sum / r.count, unit)
     list.add({ id: `mean.${r.sensor}`, metric: 'mean', scope: sScope, value: mean.value, unit, window, display: mean.display, text: `${r.sensor} mean ${mean.display} during the incident` })

@@ -30,6 +30,8 @@ export interface SeedStateOptions {
   lines?: number
   machines?: number
   anomaliesPerMachinePerShift?: number
+  /** Keep the outbox events (anomalies, KPIs) the processor wrote; by default they are deleted. */
+  keepOutbox?: boolean
 }
 
 export interface SeededState {
@@ -94,6 +96,6 @@ export function seedStateDb(options: SeedStateOptions): SeededState {
   }
   if (batch.length > 0) flush()
   // The outbox would go to Kafka in the gateway; here nobody publishes it.
-  db.prepare('DELETE FROM outbox').run()
+  if (!options.keepOutbox) db.prepare('DELETE FROM outbox').run()
   return { db, calendar, anomalies, closedShifts, readings }
 }
