@@ -1,5 +1,5 @@
 // The composition root: the only place that constructs stages. Starts them in dependency
-// order (journal → pump → state → outbox pump → LLM → narrator → aggregator → MQTT), stops them
+// order (journal → pump → state → outbox pump → LLM → narrator → aggregator → forwarder → MQTT), stops them
 // in reverse, each stop on its own.
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createAggregator } from './aggregate/aggregator.js'
@@ -10,6 +10,8 @@ import { createDetectorBank } from './detect/detector-bank.js'
 import type { DetectorBank } from './detect/types.js'
 import { createShiftCalendar, type ShiftCalendar } from './shifts/shift-calendar.js'
 import type { KpiOptions } from './shifts/kpis.js'
+import { centralSecurity } from './forward/central-client.js'
+import { createForwarder, type ForwardRoute } from './forward/forwarder.js'
 import { createLlmEngine, type LlmEngineOptions } from './narrate/engine.js'
 import type { FactsOptions } from './narrate/facts.js'
 import { createNarrator, type Narrator } from './narrate/narrator.js'
@@ -96,7 +98,19 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const metrics = registerLedgerMetrics(registry, j, clock)
 
     const bus = createKafkaBus({ brokers: config.kafka.local.brokers, clientId: config.kafka.local.clientId, log })
-    const topicSpec = (topic: string) => ({ topic, partitions: config.kafka.local.partitions, replicationFactor: config.kafka.local.replicationFactor })
+    const central = config.kafka.central
+    const forwarded = new Set(
+      central.enabled
+        ? (['narratives', 'anomalies', 'kpis'] as const).filter((s) => config.forward.sources[s]).map((s) => config.kafka.local.topics[s])
+        : [],
+    )
+    // A forwarded topic keeps at least localRetentionHours: the uplink's offline buffer.
+    const topicSpec = (topic: string) => ({
+      topic,
+      partitions: config.kafka.local.partitions,
+      replicationFactor: config.kafka.local.replicationFactor,
+      ...(forwarded.has(topic) ? { retentionMs: config.forward.localRetentionHours * 3_600_000 } : {}),
+    })
     const pump = createPump({
       name: 'pump',
       source: j,
@@ -191,6 +205,29 @@ export function createGateway(deps: GatewayDeps): Gateway {
       })
       await aggregator.start()
       started.push(aggregator)
+    }
+
+    if (central.enabled) {
+      const local = config.kafka.local.topics
+      const targets = { narratives: central.topics.summaries, anomalies: central.topics.anomalies, kpis: central.topics.kpis }
+      const routes: ForwardRoute[] = (['narratives', 'anomalies', 'kpis'] as const)
+        .filter((s) => config.forward.sources[s])
+        .map((name) => ({ name, source: topicSpec(local[name]), target: targets[name] }))
+      const forwarder = createForwarder({
+        site: config.site,
+        gatewayId: config.gatewayId,
+        local: bus,
+        connectCentral: () =>
+          createKafkaBus({ brokers: central.brokers, clientId: central.clientId, log: log.child({ cluster: 'central' }), retries: 2, ...centralSecurity(central) }),
+        routes,
+        groupId: config.forward.groupId,
+        settings: config.forward,
+        log,
+        clock,
+        registry,
+      })
+      await forwarder.start()
+      started.push(forwarder)
     }
 
     await subscriber.start()

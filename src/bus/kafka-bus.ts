@@ -1,8 +1,9 @@
 // All Kafka access goes through here (kafkajs 2.2.4 today), so the client can be swapped
 // without touching the stages. Errors come out as GatewayError with `retriable` set.
+import type { ConnectionOptions } from 'node:tls'
 import { promisify } from 'node:util'
 import { gunzip, gzip } from 'node:zlib'
-import kafkajs, { CompressionTypes, Kafka, logLevel as KafkaLogLevel, Partitioners, type Producer, type logCreator } from 'kafkajs'
+import kafkajs, { CompressionTypes, Kafka, logLevel as KafkaLogLevel, Partitioners, type Producer, type SASLOptions, type logCreator } from 'kafkajs'
 import { GatewayError } from '../errors.js'
 import type { Log } from '../log.js'
 
@@ -12,12 +13,19 @@ export interface KafkaBusOptions {
   log: Log
   connectionTimeoutMs?: number
   requestTimeoutMs?: number
+  /** TLS options (Node's tls.connect: ca, cert, key, servername); hostname verification stays on. */
+  ssl?: ConnectionOptions
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string }
+  /** Retries inside kafkajs for one request (the stages' own backoff handles long outages). */
+  retries?: number
 }
 
 export interface TopicSpec {
   topic: string
   partitions: number
   replicationFactor: number
+  /** retention.ms for a topic this creates (existing topics keep theirs). */
+  retentionMs?: number
 }
 
 export interface BusMessage {
@@ -41,6 +49,9 @@ export interface ConsumedMessage {
   offset: string
   key: Buffer | null
   value: Buffer | null
+  /** Kafka's message timestamp (epoch ms, as a string). */
+  timestamp?: string
+  headers?: Record<string, Buffer | string | undefined>
 }
 
 export interface ConsumedBatch {
@@ -49,6 +60,8 @@ export interface ConsumedBatch {
   messages: ConsumedMessage[]
   /** The partition's end offset when the batch was fetched (for lag). */
   highWatermark: string
+  /** Keeps the group membership alive while a batch takes long (e.g. waiting out an uplink outage). */
+  heartbeat?: () => Promise<void>
 }
 
 export interface ConsumerOptions {
@@ -58,8 +71,10 @@ export interface ConsumerOptions {
    * Where each partition starts, asked on every (re)join: the caller's own stored next offset.
    * undefined → the partition's earliest offset. Kafka's committed group offsets are never
    * trusted for this; they are only written for monitoring (commit()).
+   * Without this function the group's committed offsets are the bookmark (the forwarder):
+   * a new group starts at the earliest offset, and commit() is what moves it.
    */
-  startOffset: (partition: number) => number | undefined
+  startOffset?: (partition: number) => number | undefined
   maxWaitTimeMs?: number
   maxBytes?: number
 }
@@ -110,7 +125,9 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
     requestTimeout: options.requestTimeoutMs ?? 30000,
     logLevel: KafkaLogLevel.WARN,
     logCreator: kafkaLogCreator(log),
-    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 5 },
+    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: options.retries ?? 5 },
+    ...(options.ssl ? { ssl: options.ssl } : {}),
+    ...(options.sasl ? { sasl: options.sasl as SASLOptions } : {}),
   })
 
   return {
@@ -125,7 +142,12 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
         if (missing.length > 0) {
           await admin.createTopics({
             waitForLeaders: true,
-            topics: missing.map((s) => ({ topic: s.topic, numPartitions: s.partitions, replicationFactor: s.replicationFactor })),
+            topics: missing.map((s) => ({
+              topic: s.topic,
+              numPartitions: s.partitions,
+              replicationFactor: s.replicationFactor,
+              ...(s.retentionMs !== undefined ? { configEntries: [{ name: 'retention.ms', value: String(Math.round(s.retentionMs)) }] } : {}),
+            })),
           })
         }
         const present = specs.filter((s) => existing.has(s.topic))
@@ -172,12 +194,13 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
             throw toGatewayError(err, `cannot consume ${copts.topic} from ${options.brokers.join(',')}`)
           }
           // Synchronously, so the seeks are in place before the first fetch after the join.
-          consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+          const startOffset = copts.startOffset
+          if (startOffset) consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
             const assigned = payload.memberAssignment[copts.topic] ?? []
             for (const partition of assigned) {
               // Below the earliest offset (retention), Kafka answers out-of-range and the
               // consumer falls back to the earliest: fine, that data is gone anyway.
-              const offset = copts.startOffset(partition) ?? earliest.get(partition)?.low ?? 0
+              const offset = startOffset(partition) ?? earliest.get(partition)?.low ?? 0
               consumer.seek({ topic: copts.topic, partition, offset: String(offset) })
             }
             log.info({ topic: copts.topic, partitions: assigned }, 'consumer joined; positions from the local store')
@@ -189,7 +212,8 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
                 topic: batch.topic,
                 partition: batch.partition,
                 highWatermark: batch.highWatermark,
-                messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value })),
+                messages: batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, headers: m.headers as Record<string, Buffer | string | undefined> | undefined })),
+                heartbeat,
               })
               await heartbeat()
             },

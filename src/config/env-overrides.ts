@@ -30,6 +30,7 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'SHIFTSCRIBE_MQTT_PASSWORD', path: ['mqtt', 'password'], description: 'MQTT password', secret: true, parse: asString },
   { env: 'SHIFTSCRIBE_KAFKA_LOCAL_BROKERS', path: ['kafka', 'local', 'brokers'], description: 'local Kafka brokers, comma-separated host:port', parse: asList },
   { env: 'SHIFTSCRIBE_KAFKA_CENTRAL_BROKERS', path: ['kafka', 'central', 'brokers'], description: 'central Kafka brokers, comma-separated host:port', parse: asList },
+  { env: 'SHIFTSCRIBE_KAFKA_CENTRAL_SASL_PASSWORD', path: ['kafka', 'central', 'sasl', 'password'], description: 'central Kafka SASL password', secret: true, parse: asString },
   { env: 'SHIFTSCRIBE_LLM_MODEL_PATH', path: ['llm', 'modelPath'], description: 'GGUF model file', parse: asString },
   { env: 'SHIFTSCRIBE_LLM_THREADS', path: ['llm', 'threads'], description: 'inference threads', parse: asInt },
   { env: 'SHIFTSCRIBE_HTTP_HOST', path: ['http', 'host'], description: 'web page bind address', parse: asString },
@@ -37,4 +38,4 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
 ]
 
 /** Config paths whose values must never be printed. */
-export const SECRET_PATHS: readonly string[] = ['mqtt.password']
+export const SECRET_PATHS: readonly string[] = ['mqtt.password', 'kafka.central.sasl.password']

@@ -27,6 +27,7 @@ export type Config = DeepReadonly<
     journal: ParsedConfig['journal'] & { file: string }
     store: ParsedConfig['store'] & { file: string }
     aggregate: ParsedConfig['aggregate'] & { groupId: string }
+    forward: ParsedConfig['forward'] & { groupId: string }
     kafka: {
       local: ParsedConfig['kafka']['local'] & { clientId: string }
       central: ParsedConfig['kafka']['central'] & { clientId: string }
@@ -148,6 +149,7 @@ export function parseConfigText(text: string, file: string, options: LoadConfigO
     journal: { ...parsed.journal, file: parsed.journal.file ?? join(parsed.dataDir, 'journal.db') },
     store: { ...parsed.store, file: parsed.store.file ?? join(parsed.dataDir, 'state.db') },
     aggregate: { ...parsed.aggregate, groupId: parsed.aggregate.groupId ?? `${gatewayId}-aggregate` },
+    forward: { ...parsed.forward, groupId: parsed.forward.groupId ?? `${gatewayId}-forward` },
     kafka: {
       local: { ...parsed.kafka.local, clientId: parsed.kafka.local.clientId ?? gatewayId },
       central: { ...parsed.kafka.central, clientId: parsed.kafka.central.clientId ?? gatewayId },
@@ -170,6 +172,39 @@ export function parseConfigText(text: string, file: string, options: LoadConfigO
       line: lineOf(doc, lineCounter, ['mqtt', 'password']),
       message: 'a password is written in the config file',
       hint: 'use mqtt.passwordFile or the SHIFTSCRIBE_MQTT_PASSWORD env var instead',
+    })
+  }
+  if (config.kafka.central.enabled && config.forward.localRetentionHours < config.forward.maxOutageHours) {
+    warnings.push({
+      path: 'forward.localRetentionHours',
+      line: lineOf(doc, lineCounter, ['forward', 'localRetentionHours']),
+      message: `the local topics keep ${config.forward.localRetentionHours} h, shorter than forward.maxOutageHours (${config.forward.maxOutageHours} h): a longer uplink outage loses messages`,
+      hint: 'raise localRetentionHours (and check the local Kafka has the disk for it) or lower maxOutageHours',
+    })
+  }
+  const sasl = config.kafka.central.sasl
+  if (sasl?.passwordFile !== undefined && fileExists && !fileExists(sasl.passwordFile)) {
+    warnings.push({
+      path: 'kafka.central.sasl.passwordFile',
+      line: lineOf(doc, lineCounter, ['kafka', 'central', 'sasl', 'passwordFile']),
+      message: `"${sasl.passwordFile}" not found: the forwarder cannot authenticate until it exists`,
+      hint: 'with systemd: LoadCredential= and passwordFile: ${CREDENTIALS_DIRECTORY}/…',
+    })
+  }
+  if (sasl?.password !== undefined && !envByPath.has('kafka.central.sasl.password')) {
+    warnings.push({
+      path: 'kafka.central.sasl.password',
+      line: lineOf(doc, lineCounter, ['kafka', 'central', 'sasl', 'password']),
+      message: 'a password is written in the config file',
+      hint: 'use kafka.central.sasl.passwordFile or the SHIFTSCRIBE_KAFKA_CENTRAL_SASL_PASSWORD env var instead',
+    })
+  }
+  if (sasl !== undefined && config.kafka.central.tls === undefined) {
+    warnings.push({
+      path: 'kafka.central.sasl',
+      line: lineOf(doc, lineCounter, ['kafka', 'central', 'sasl']),
+      message: 'SASL without TLS sends the credentials (PLAIN) or the session in clear text',
+      hint: 'add kafka.central.tls (caFile of the brokers\' CA)',
     })
   }
   return {

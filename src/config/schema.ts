@@ -203,12 +203,70 @@ const kafkaLocalSchema = z
   })
   .prefault({})
 
+const centralTlsSchema = z.strictObject({
+  /** PEM CA bundle that signed the brokers' certificates; without it, the system's CAs. */
+  caFile: z.string().min(1).optional(),
+  /** PEM client certificate and key for mutual TLS (both or neither). */
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  /** The name the brokers' certificates must carry, when it differs from the broker address. Hostname verification is always on. */
+  servername: z.string().min(1).optional(),
+})
+
+const centralSaslSchema = z
+  .strictObject({
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+    username: z.string().min(1),
+    /** Prefer `passwordFile` (systemd credentials) or SHIFTSCRIBE_KAFKA_CENTRAL_SASL_PASSWORD. */
+    password: z.string().min(1).optional(),
+    /** Read again at every connection attempt, so a fixed secret applies without a restart. */
+    passwordFile: z.string().min(1).optional(),
+  })
+  .superRefine((s, ctx) => {
+    if ((s.password === undefined) === (s.passwordFile === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['password'], message: 'set exactly one of password or passwordFile' })
+    }
+  })
+
 const kafkaCentralSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
     brokers: z.array(brokerAddress).min(1).default(['127.0.0.1:9092']),
     clientId: z.string().min(1).optional(),
     topics: centralTopicsSchema,
+    /** TLS to the central cluster (on whenever this section is present). */
+    tls: centralTlsSchema.optional(),
+    /** SASL authentication (over TLS when `tls` is set). */
+    sasl: centralSaslSchema.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.tls && (c.tls.certFile === undefined) !== (c.tls.keyFile === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['tls', 'certFile'], message: 'set both certFile and keyFile for mutual TLS, or neither' })
+    }
+  })
+  .prefault({})
+
+const forwardSchema = z
+  .strictObject({
+    /** Which local topics go to the central cluster (kafka.central.enabled turns forwarding on). */
+    sources: z
+      .strictObject({ narratives: z.boolean().default(true), anomalies: z.boolean().default(true), kpis: z.boolean().default(true) })
+      .prefault({}),
+    /** The forwarder's consumer group on the local Kafka: its committed offsets are the bookmark. Default: <gatewayId>-forward. */
+    groupId: z.string().min(1).optional(),
+    /** Messages per central request at most. */
+    batchMaxMessages: z.number().int().min(1).max(10_000).default(500),
+    /** Upload cap in bytes per second (0: none), for thin uplinks. */
+    maxBytesPerS: z.number().int().min(0).default(0),
+    retryMinMs: z.number().int().min(50).default(500),
+    retryMaxMs: z.number().int().min(100).default(60_000),
+    /** The longest uplink outage to ride out: the local topics keep at least this much (retention). */
+    maxOutageHours: z.number().min(1).max(24 * 365).default(72),
+    /** Retention the gateway sets on the topics it forwards when it creates them (the offline buffer). */
+    localRetentionHours: z.number().min(1).max(24 * 3650).default(168),
+  })
+  .superRefine((f, ctx) => {
+    if (f.retryMinMs > f.retryMaxMs) ctx.addIssue({ code: 'custom', path: ['retryMinMs'], message: `must not exceed retryMaxMs (${f.retryMaxMs})` })
   })
   .prefault({})
 
@@ -387,6 +445,7 @@ export const configSchema = z.strictObject({
       central: kafkaCentralSchema,
     })
     .prefault({}),
+  forward: forwardSchema,
   narrate: narrateSchema,
   llm: llmSchema,
   http: httpSchema,

@@ -1,0 +1,170 @@
+// The forwarder's promises with fake buses: commit only after the central ack, retry the same
+// messages after a failure, headers and dedupId, priority of narratives, the upload cap, and
+// clear words for TLS and SASL failures.
+import { describe, expect, it } from 'vitest'
+import type { BusConsumer, BusMessage, BusProducer, ConsumedBatch, KafkaBus, TopicBatch } from '../bus/kafka-bus.js'
+import { silentLogger } from '../log.js'
+import { systemClock } from '../util/clock.js'
+import { createForwarder, explainCentralError, type ForwardRoute } from './forwarder.js'
+
+interface LocalTopic {
+  batches: ConsumedBatch[]
+  commits: number[]
+}
+
+function fakeLocal(topics: Record<string, LocalTopic>): KafkaBus {
+  return {
+    brokers: ['local:1'],
+    ensureTopics: async () => ({ created: [], existing: [] }),
+    createProducer: async () => {
+      throw new Error('not used')
+    },
+    createConsumer(o): BusConsumer {
+      const t = topics[o.topic] as LocalTopic
+      let stopped = false
+      let running: Promise<void> = Promise.resolve()
+      return {
+        async run(onBatch) {
+          // Like kafkajs: run() returns once consuming has begun.
+          running = (async () => {
+            for (const b of t.batches) {
+              if (stopped) return
+              await onBatch({ ...b, heartbeat: async () => undefined })
+            }
+          })()
+        },
+        async commit(offsets) {
+          for (const o of offsets) t.commits.push(o.offset)
+        },
+        async stop() {
+          stopped = true
+          await running
+        },
+        watermarks: async () => new Map(),
+      }
+    },
+  }
+}
+
+interface Central {
+  sent: { topic: string; messages: BusMessage[]; at: number }[]
+  failures: number
+  connects: number
+}
+
+function fakeCentral(c: Central): () => KafkaBus {
+  return () => ({
+    brokers: ['central:1'],
+    ensureTopics: async () => ({ created: [], existing: [] }),
+    createConsumer: () => {
+      throw new Error('not used')
+    },
+    async createProducer(): Promise<BusProducer> {
+      c.connects++
+      return {
+        async send(batches: TopicBatch[]) {
+          if (c.failures > 0) {
+            c.failures--
+            throw Object.assign(new Error('SASL SCRAM SHA512 authentication failed: Authentication failed'), { name: 'KafkaJSSASLAuthenticationError' })
+          }
+          for (const b of batches) c.sent.push({ topic: b.topic, messages: b.messages, at: Date.now() })
+        },
+        disconnect: async () => undefined,
+      }
+    },
+  })
+}
+
+const msg = (offset: number, key: string, value: object, ts = 1_000) => ({ offset: String(offset), key: Buffer.from(key), value: Buffer.from(JSON.stringify({ v: 1, ...value })), timestamp: String(ts), headers: { schema: Buffer.from('shiftscribe.narrative') } })
+const batch = (topic: string, messages: ReturnType<typeof msg>[], high = messages.length): ConsumedBatch => ({ topic, partition: 0, messages, highWatermark: String(high) })
+const route = (name: ForwardRoute['name'], source: string, target: string): ForwardRoute => ({ name, source: { topic: source, partitions: 1, replicationFactor: 1 }, target })
+
+function forwarder(local: KafkaBus, central: Central, routes: ForwardRoute[], settings: Partial<{ maxBytesPerS: number; batchMaxMessages: number }> = {}) {
+  return createForwarder({
+    site: 'plant1',
+    gatewayId: 'gw-1',
+    local,
+    connectCentral: fakeCentral(central),
+    routes,
+    groupId: 'gw-1-forward',
+    settings: { batchMaxMessages: settings.batchMaxMessages ?? 100, maxBytesPerS: settings.maxBytesPerS ?? 0, retryMinMs: 20, retryMaxMs: 40 },
+    log: silentLogger(),
+    clock: systemClock,
+  })
+}
+
+const until = async (cond: () => boolean, ms = 5000) => {
+  for (const end = Date.now() + ms; !cond(); ) {
+    if (Date.now() > end) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+describe('forwarder', () => {
+  it('forwards in order with key, headers and a stable dedupId, and commits after the central ack', async () => {
+    const narratives: LocalTopic = { batches: [batch('factory.narratives', [msg(0, 'plant1/site', { id: 'a' }), msg(1, 'plant1/L1/m1', { id: 'b' }), msg(2, 'plant1/site', { id: 'c' })])], commits: [] }
+    const central: Central = { sent: [], failures: 0, connects: 0 }
+    const f = forwarder(fakeLocal({ 'factory.narratives': narratives }), central, [route('narratives', 'factory.narratives', 'plant.summaries')])
+    await f.start()
+    await until(() => narratives.commits.length > 0)
+    await f.stop()
+    const out = central.sent.flatMap((s) => s.messages.map((m) => ({ topic: s.topic, key: m.key.toString(), value: JSON.parse(m.value.toString()) as Record<string, unknown>, headers: m.headers })))
+    expect(out.map((m) => m.value['id'])).toEqual(['a', 'b', 'c'])
+    expect(out.map((m) => m.key)).toEqual(['plant1/site', 'plant1/L1/m1', 'plant1/site'])
+    expect(out[1]?.value['dedupId']).toBe('plant1:factory.narratives:0:1')
+    expect(out[0]?.topic).toBe('plant.summaries')
+    expect(out[0]?.headers).toMatchObject({ schema: 'shiftscribe.narrative', 'schema-version': '1', site: 'plant1', 'gateway-id': 'gw-1', 'source-topic': 'factory.narratives', 'source-partition': '0', 'source-offset': '0' })
+    expect(narratives.commits).toEqual([3])
+    expect(f.status().routes['narratives']).toMatchObject({ forwarded: 3, lag: 0 })
+  })
+
+  it('does not commit while the central cluster fails, retries the same messages, reconnects and reports a clear error', async () => {
+    const narratives: LocalTopic = { batches: [batch('n', [msg(0, 'k', { id: 'a' }), msg(1, 'k', { id: 'b' })])], commits: [] }
+    const central: Central = { sent: [], failures: 4, connects: 0 }
+    const f = forwarder(fakeLocal({ n: narratives }), central, [route('narratives', 'n', 'c')])
+    await f.start()
+    await until(() => central.failures === 2)
+    expect(narratives.commits).toEqual([])
+    expect(f.health().ok).toBe(false)
+    expect(f.health().detail).toMatch(/rejected the SASL credentials/)
+    await until(() => narratives.commits.length > 0)
+    await f.stop()
+    expect(central.sent.flatMap((s) => s.messages.map((m) => JSON.parse(m.value.toString()).id))).toEqual(['a', 'b'])
+    expect(central.connects).toBeGreaterThanOrEqual(5)
+    expect(f.health().ok).toBe(true)
+  })
+
+  it('drains narratives before anomalies before KPIs when backlogged', async () => {
+    const n: LocalTopic = { batches: [batch('n', [msg(0, 'k', { id: 'n0' }), msg(1, 'k', { id: 'n1' })], 2)], commits: [] }
+    const a: LocalTopic = { batches: [batch('a', [msg(0, 'k', { id: 'a0' })], 1)], commits: [] }
+    const k: LocalTopic = { batches: [batch('k', [msg(0, 'k', { id: 'k0' })], 1)], commits: [] }
+    // The central cluster is down at first: everything backs up, then drains by priority.
+    const central: Central = { sent: [], failures: 3, connects: 0 }
+    const f = forwarder(fakeLocal({ n, a, k }), central, [route('narratives', 'n', 'cn'), route('anomalies', 'a', 'ca'), route('kpis', 'k', 'ck')], { batchMaxMessages: 1 })
+    await f.start()
+    await until(() => k.commits.length > 0 && a.commits.length > 0 && n.commits.length > 1)
+    await f.stop()
+    expect(central.sent.map((s) => s.topic)).toEqual(['cn', 'cn', 'ca', 'ck'])
+  })
+
+  it('keeps to the upload cap', async () => {
+    const big = 'x'.repeat(900)
+    const n: LocalTopic = { batches: [batch('n', [0, 1, 2, 3].map((i) => msg(i, 'k', { id: String(i), big })))], commits: [] }
+    const central: Central = { sent: [], failures: 0, connects: 0 }
+    const f = forwarder(fakeLocal({ n }), central, [route('narratives', 'n', 'c')], { batchMaxMessages: 1, maxBytesPerS: 2000 })
+    const t0 = Date.now()
+    await f.start()
+    await until(() => n.commits.length === 4)
+    await f.stop()
+    // About 3.8 KB at 2 KB/s with a full bucket at the start: at least ~0.9 s.
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(850)
+  })
+})
+
+describe('explainCentralError', () => {
+  it('names the cause of TLS and SASL failures', () => {
+    expect(explainCentralError(Object.assign(new Error('x'), { name: 'KafkaJSConnectionError', originalError: Object.assign(new Error('self-signed certificate in certificate chain'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }) }))).toMatch(/not signed by a trusted CA.*caFile/)
+    expect(explainCentralError(Object.assign(new Error("Hostname/IP does not match certificate's altnames: Host: x. is not in the cert's altnames: DNS:localhost"), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }))).toMatch(/does not carry the name/)
+    expect(explainCentralError(Object.assign(new Error('SASL PLAIN authentication failed'), { name: 'KafkaJSSASLAuthenticationError' }))).toMatch(/rejected the SASL credentials/)
+  })
+})

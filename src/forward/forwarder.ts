@@ -1,0 +1,324 @@
+// The forwarder: store-and-forward from the local topics (narratives, anomalies, KPIs) to the
+// central cluster. A local offset is committed only after the central cluster acknowledged
+// the message (acks=all, idempotent producer, one request in flight), so nothing is lost; the
+// local topic's retention is the offline buffer. Per key order holds: each local partition is
+// sent in order and the central key is the local key. When backlogged, narratives drain
+// before anomalies before KPIs.
+import { Counter, Gauge, type Registry } from 'prom-client'
+import type { BusMessage, BusProducer, ConsumedBatch, ConsumedMessage, KafkaBus, TopicSpec } from '../bus/kafka-bus.js'
+import { SCHEMA_VERSION } from '../bus/messages.js'
+import { describeError } from '../errors.js'
+import type { Log } from '../log.js'
+import type { Health, Service } from '../service.js'
+import { backoffMs, sleep, type Clock } from '../util/clock.js'
+
+export type SourceName = 'narratives' | 'anomalies' | 'kpis'
+
+export interface ForwardRoute {
+  name: SourceName
+  /** The local topic. */
+  source: TopicSpec
+  /** The central topic. */
+  target: string
+}
+
+export interface ForwarderSettings {
+  batchMaxMessages: number
+  maxBytesPerS: number
+  retryMinMs: number
+  retryMaxMs: number
+}
+
+export interface ForwarderOptions {
+  site: string
+  gatewayId: string
+  local: KafkaBus
+  /** A fresh central client: called again after a failure, so a fixed secret file applies without a restart. */
+  connectCentral: () => KafkaBus
+  /** In priority order: the first drains first. */
+  routes: readonly ForwardRoute[]
+  groupId: string
+  settings: ForwarderSettings
+  log: Log
+  clock: Clock
+  registry?: Registry
+}
+
+export interface RouteStatus {
+  forwarded: number
+  /** Messages in the local topic not yet acknowledged by the central cluster (as of the last batch). */
+  lag: number
+  /** Kafka timestamp of the oldest message waiting for the central ack, if any. */
+  oldestWaitingTs?: number
+  skipped: number
+}
+
+export interface ForwarderStatus {
+  routes: Record<string, RouteStatus>
+  lastSuccessAt?: number
+  lastError?: string
+  failingSince?: number
+}
+
+export interface Forwarder extends Service {
+  status(): ForwarderStatus
+}
+
+/** A readable cause for the central cluster's failures (TLS and SASL problems first). */
+export function explainCentralError(err: unknown): string {
+  const chain: { name?: string; code?: string; message?: string }[] = []
+  for (let e: unknown = err, i = 0; e !== undefined && e !== null && i < 6; i++) {
+    const x = e as { name?: string; code?: string; message?: string; cause?: unknown; originalError?: unknown }
+    chain.push(x)
+    e = x.originalError ?? x.cause
+  }
+  const codes = chain.map((c) => c.code ?? '')
+  const names = chain.map((c) => c.name ?? '')
+  const text = chain.map((c) => c.message ?? '').join(' | ')
+  if (names.includes('KafkaJSSASLAuthenticationError') || /SASL .*authentication failed|Authentication failed/i.test(text)) {
+    return `the central cluster rejected the SASL credentials (check kafka.central.sasl username and password/passwordFile): ${chain[0]?.message ?? text}`
+  }
+  if (codes.includes('ERR_TLS_CERT_ALTNAME_INVALID') || /altnames|Hostname\/IP does not match/i.test(text)) {
+    return `the central broker's certificate does not carry the name we connect to (fix the broker address or kafka.central.tls.servername): ${text}`
+  }
+  if (codes.some((c) => /SELF_SIGNED|UNABLE_TO_VERIFY|CERT_UNTRUSTED|UNABLE_TO_GET_ISSUER/.test(c)) || /self[- ]signed|unable to verify|unable to get (local )?issuer/i.test(text)) {
+    return `the central broker's certificate is not signed by a trusted CA (check kafka.central.tls.caFile): ${text}`
+  }
+  if (/certificate required|alert number 116|bad certificate|alert.*certificate/i.test(text)) {
+    return `the central broker wants a client certificate (set kafka.central.tls.certFile and keyFile): ${text}`
+  }
+  return describeError(err)
+}
+
+function headerValue(v: Buffer | string | undefined): string | undefined {
+  return v === undefined ? undefined : v.toString()
+}
+
+export function createForwarder(options: ForwarderOptions): Forwarder {
+  const { clock, settings } = options
+  const log = options.log.child({ stage: 'forward' })
+  const status: ForwarderStatus = { routes: Object.fromEntries(options.routes.map((r) => [r.name, { forwarded: 0, lag: 0, skipped: 0 }])) }
+  const consumers: { stop(): Promise<void> }[] = []
+  const runs: Promise<void>[] = []
+  const abort = new AbortController()
+  let stopped = false
+  let central: { bus: KafkaBus; producer: BusProducer } | undefined
+  let connecting: Promise<BusProducer> | undefined
+  let lastLoggedError = ''
+  let lastLoggedAt = 0
+  // Token bucket for the upload cap.
+  let tokens = settings.maxBytesPerS
+  let tokensAt = clock.now()
+
+  const metrics = options.registry
+    ? {
+        forwarded: new Counter({ name: 'shiftscribe_forward_messages_total', help: 'Messages acknowledged by the central cluster, by source', labelNames: ['source'], registers: [options.registry] }),
+        lag: new Gauge({ name: 'shiftscribe_forward_lag_messages', help: 'Local messages not yet acknowledged by the central cluster, by source', labelNames: ['source'], registers: [options.registry] }),
+        oldest: new Gauge({
+          name: 'shiftscribe_forward_oldest_unforwarded_age_seconds',
+          help: 'Age of the oldest message waiting for the central ack (0 when caught up)',
+          registers: [options.registry],
+          collect() {
+            const ts = Object.values(status.routes)
+              .map((r) => r.oldestWaitingTs)
+              .filter((t): t is number => t !== undefined)
+            this.set(ts.length === 0 ? 0 : (clock.now() - Math.min(...ts)) / 1000)
+          },
+        }),
+        lastSuccess: new Gauge({ name: 'shiftscribe_forward_last_success_timestamp_seconds', help: 'When the central cluster last acknowledged a batch', registers: [options.registry] }),
+        errors: new Counter({ name: 'shiftscribe_forward_errors_total', help: 'Failed sends to the central cluster', registers: [options.registry] }),
+      }
+    : undefined
+
+  async function producer(): Promise<BusProducer> {
+    if (central) return central.producer
+    connecting ??= (async () => {
+      const bus = options.connectCentral()
+      const p = await bus.createProducer()
+      central = { bus, producer: p }
+      return p
+    })().finally(() => {
+      connecting = undefined
+    })
+    return connecting
+  }
+
+  async function dropCentral(): Promise<void> {
+    const c = central
+    central = undefined
+    await c?.producer.disconnect().catch(() => undefined)
+  }
+
+  function failed(err: unknown): string {
+    const why = explainCentralError(err)
+    status.lastError = why
+    status.failingSince ??= clock.now()
+    metrics?.errors.inc()
+    // Log a new error at once, the same one again once a minute.
+    if (why !== lastLoggedError || clock.now() - lastLoggedAt >= 60_000) {
+      log.warn({ err: why, failingForS: Math.round((clock.now() - (status.failingSince ?? clock.now())) / 1000) }, 'cannot forward to the central cluster; retrying')
+      lastLoggedError = why
+      lastLoggedAt = clock.now()
+    }
+    return why
+  }
+
+  function succeeded(route: ForwardRoute, n: number): void {
+    const now = clock.now()
+    if (status.failingSince !== undefined) log.info({ downS: Math.round((now - status.failingSince) / 1000) }, 'forwarding to the central cluster again')
+    status.failingSince = undefined
+    status.lastError = undefined
+    lastLoggedError = ''
+    status.lastSuccessAt = now
+    const r = status.routes[route.name] as RouteStatus
+    r.forwarded += n
+    metrics?.forwarded.inc({ source: route.name }, n)
+    metrics?.lastSuccess.set(now / 1000)
+  }
+
+  /** Waits (keeping the group membership) while a route of higher priority has work. */
+  async function yieldToHigher(route: ForwardRoute, batch: ConsumedBatch): Promise<void> {
+    const mine = options.routes.indexOf(route)
+    const busy = () =>
+      options.routes.slice(0, mine).some((r) => {
+        const s = status.routes[r.name] as RouteStatus
+        return s.lag > 0 || s.oldestWaitingTs !== undefined
+      })
+    while (!stopped && busy()) {
+      await sleep(clock, 200, abort.signal)
+      await batch.heartbeat?.()
+    }
+  }
+
+  async function throttle(bytes: number): Promise<void> {
+    if (settings.maxBytesPerS <= 0) return
+    for (;;) {
+      const now = clock.now()
+      tokens = Math.min(settings.maxBytesPerS, tokens + ((now - tokensAt) / 1000) * settings.maxBytesPerS)
+      tokensAt = now
+      // A message larger than a second's budget goes once the bucket is full.
+      if (tokens >= Math.min(bytes, settings.maxBytesPerS) || stopped) {
+        tokens -= bytes
+        return
+      }
+      await sleep(clock, Math.ceil(((Math.min(bytes, settings.maxBytesPerS) - tokens) / settings.maxBytesPerS) * 1000), abort.signal)
+    }
+  }
+
+  function toCentral(route: ForwardRoute, partition: number, m: ConsumedMessage): BusMessage | undefined {
+    let value: Record<string, unknown>
+    try {
+      value = JSON.parse(m.value?.toString() ?? '') as Record<string, unknown>
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object')
+    } catch (err) {
+      log.error({ topic: route.source.topic, partition, offset: m.offset, err: describeError(err) }, 'local message is not a JSON object; not forwarded')
+      return undefined
+    }
+    const dedupId = `${options.site}:${route.source.topic}:${partition}:${m.offset}`
+    const schema = headerValue(m.headers?.['schema']) ?? `shiftscribe.${route.name}`
+    return {
+      key: m.key ?? Buffer.from(options.site),
+      value: JSON.stringify({ ...value, dedupId }),
+      headers: {
+        schema,
+        'schema-version': String(value['v'] ?? SCHEMA_VERSION),
+        'content-type': 'application/json',
+        site: options.site,
+        'gateway-id': options.gatewayId,
+        'source-topic': route.source.topic,
+        'source-partition': String(partition),
+        'source-offset': m.offset,
+      },
+    }
+  }
+
+  async function forwardBatch(route: ForwardRoute, batch: ConsumedBatch, commit: (offset: number) => Promise<void>): Promise<void> {
+    const r = status.routes[route.name] as RouteStatus
+    const high = Number(batch.highWatermark)
+    for (let i = 0; i < batch.messages.length && !stopped; ) {
+      const chunk = batch.messages.slice(i, i + settings.batchMaxMessages)
+      const last = chunk[chunk.length - 1] as ConsumedMessage
+      r.oldestWaitingTs = Number(chunk[0]?.timestamp ?? clock.now())
+      r.lag = Math.max(0, high - Number(chunk[0]?.offset ?? high))
+      metrics?.lag.set({ source: route.name }, r.lag)
+      await yieldToHigher(route, batch)
+      const messages = chunk.map((m) => toCentral(route, batch.partition, m)).filter((m): m is BusMessage => m !== undefined)
+      r.skipped += chunk.length - messages.length
+      const bytes = messages.reduce((a, m) => a + m.value.length + m.key.length, 0)
+      for (let attempt = 0; !stopped; attempt++) {
+        try {
+          await throttle(bytes)
+          const p = await producer()
+          if (messages.length > 0) await p.send([{ topic: route.target, messages }], { compression: 'gzip' })
+          // Committed only now: the central cluster has every message up to `last`.
+          await commit(Number(last.offset) + 1)
+          succeeded(route, messages.length)
+          break
+        } catch (err) {
+          failed(err)
+          await dropCentral()
+          const wait = backoffMs(attempt, settings.retryMinMs, settings.retryMaxMs)
+          // Wait in slices, keeping the local group membership alive.
+          for (const until = clock.now() + wait; !stopped && clock.now() < until; ) {
+            await sleep(clock, Math.min(1000, until - clock.now()), abort.signal)
+            await batch.heartbeat?.().catch(() => undefined)
+          }
+        }
+      }
+      if (stopped) return
+      i += chunk.length
+      r.lag = Math.max(0, high - (Number(last.offset) + 1))
+      r.oldestWaitingTs = undefined
+      metrics?.lag.set({ source: route.name }, r.lag)
+    }
+  }
+
+  async function runRoute(route: ForwardRoute): Promise<void> {
+    for (let attempt = 0; !stopped; attempt++) {
+      const consumer = options.local.createConsumer({ groupId: `${options.groupId}-${route.name}`, topic: route.source.topic, maxWaitTimeMs: 500, maxBytes: 4 * 1024 * 1024 })
+      consumers.push(consumer)
+      try {
+        await options.local.ensureTopics([route.source])
+        await consumer.run(async (batch) => {
+          if (stopped) return
+          await forwardBatch(route, batch, (offset) => consumer.commit([{ partition: batch.partition, offset }]))
+        })
+        return
+      } catch (err) {
+        if (stopped) return
+        const wait = backoffMs(attempt, 500, 30_000)
+        log.warn({ source: route.source.topic, err: describeError(err), retryInMs: wait }, 'cannot consume the local topic yet; retrying')
+        await consumer.stop().catch(() => undefined)
+        await sleep(clock, wait, abort.signal)
+      }
+    }
+  }
+
+  return {
+    name: 'forward',
+    async start() {
+      stopped = false
+      for (const route of options.routes) runs.push(runRoute(route))
+      log.info({ routes: options.routes.map((r) => `${r.source.topic} → ${r.target}`) }, 'forwarding to the central cluster')
+    },
+    async stop() {
+      if (stopped) return
+      stopped = true
+      abort.abort()
+      // A batch waiting for the central cluster ends without committing: it is sent again after the next start.
+      await Promise.all(consumers.map((c) => c.stop().catch(() => undefined)))
+      await Promise.all(runs)
+      await dropCentral()
+    },
+    health(): Health {
+      const lag = Object.entries(status.routes)
+        .map(([name, r]) => `${name} ${r.lag}`)
+        .join(', ')
+      if (status.failingSince !== undefined) {
+        return { ok: false, detail: `central unreachable for ${Math.round((clock.now() - status.failingSince) / 1000)} s: ${status.lastError ?? '?'}; lag ${lag}` }
+      }
+      return { ok: true, detail: `forwarding; lag ${lag}${status.lastSuccessAt ? `; last ack ${new Date(status.lastSuccessAt).toISOString()}` : ''}` }
+    },
+    status: () => ({ ...status, routes: Object.fromEntries(Object.entries(status.routes).map(([k, v]) => [k, { ...v }])) }),
+  }
+}
