@@ -220,6 +220,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
         connectCentral: () =>
           createKafkaBus({ brokers: central.brokers, clientId: central.clientId, log: log.child({ cluster: 'central' }), retries: 2, ...centralSecurity(central) }),
         routes,
+        ...(central.createTopics
+          ? { centralTopics: routes.map((r) => ({ topic: r.target, partitions: central.partitions, replicationFactor: central.replicationFactor })) }
+          : {}),
         groupId: config.forward.groupId,
         settings: config.forward,
         log,

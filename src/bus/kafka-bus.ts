@@ -195,7 +195,11 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
           }
           // Synchronously, so the seeks are in place before the first fetch after the join.
           const startOffset = copts.startOffset
-          if (startOffset) consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+          if (!startOffset) {
+            consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+              log.info({ topic: copts.topic, groupId: copts.groupId, partitions: payload.memberAssignment[copts.topic] ?? [] }, 'consumer joined; positions from the committed group offsets')
+            })
+          } else consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
             const assigned = payload.memberAssignment[copts.topic] ?? []
             for (const partition of assigned) {
               // Below the earliest offset (retention), Kafka answers out-of-range and the

@@ -234,6 +234,11 @@ const kafkaCentralSchema = z
     brokers: z.array(brokerAddress).min(1).default(['127.0.0.1:9092']),
     clientId: z.string().min(1).optional(),
     topics: centralTopicsSchema,
+    /** Create the central topics when they are missing (needs the right to); off when the central team creates them. */
+    createTopics: z.boolean().default(true),
+    /** For topics the gateway creates there; a production cluster wants replicationFactor 3. */
+    partitions: z.number().int().min(1).max(1000).default(3),
+    replicationFactor: z.number().int().min(1).max(7).default(1),
     /** TLS to the central cluster (on whenever this section is present). */
     tls: centralTlsSchema.optional(),
     /** SASL authentication (over TLS when `tls` is set). */

@@ -35,6 +35,8 @@ export interface ForwarderOptions {
   local: KafkaBus
   /** A fresh central client: called again after a failure, so a fixed secret file applies without a restart. */
   connectCentral: () => KafkaBus
+  /** Central topics to create when missing, at each (re)connection; omit when the central team creates them. */
+  centralTopics?: readonly TopicSpec[]
   /** In priority order: the first drains first. */
   routes: readonly ForwardRoute[]
   groupId: string
@@ -134,6 +136,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     if (central) return central.producer
     connecting ??= (async () => {
       const bus = options.connectCentral()
+      if (options.centralTopics && options.centralTopics.length > 0) {
+        const { created } = await bus.ensureTopics(options.centralTopics)
+        if (created.length > 0) log.info({ topics: created }, 'created central topics')
+      }
       const p = await bus.createProducer()
       central = { bus, producer: p }
       return p

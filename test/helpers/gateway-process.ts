@@ -13,6 +13,7 @@ export interface GatewayFixture {
   dir: string
   configFile: string
   topics: { readings: string; quarantine: string; anomalies: string; kpis: string; narratives: string }
+  centralTopics: { summaries: string; anomalies: string; kpis: string }
   site: string
   prefix: string
 }
@@ -29,6 +30,7 @@ export function gatewayFixture(overrides: Record<string, Record<string, unknown>
     kpis: `test.${id}.kpis`,
     narratives: `test.${id}.narratives`,
   }
+  const centralTopics = { summaries: `central.${id}.summaries`, anomalies: `central.${id}.anomalies`, kpis: `central.${id}.kpis` }
   const site = 'test-site'
   const config = {
     site,
@@ -45,7 +47,11 @@ export function gatewayFixture(overrides: Record<string, Record<string, unknown>
       ],
       ...overrides.mqtt,
     },
-    kafka: { local: { brokers: services.kafkaLocal, topics, partitions: 3, ...overrides.kafkaLocal } },
+    kafka: {
+      local: { brokers: services.kafkaLocal, topics, partitions: 3, ...overrides.kafkaLocal },
+      ...(overrides.kafkaCentral ? { central: { topics: centralTopics, ...overrides.kafkaCentral } } : {}),
+    },
+    ...(overrides.forward ? { forward: overrides.forward } : {}),
     pump: { retryMinMs: 200, retryMaxMs: 2000, ...overrides.pump },
     journal: { ...overrides.journal },
     aggregate: { enabled: false, ...overrides.aggregate },
@@ -57,7 +63,7 @@ export function gatewayFixture(overrides: Record<string, Record<string, unknown>
   }
   const configFile = join(dir, 'gateway.yaml')
   writeFileSync(configFile, stringify(config))
-  return { id, dir, configFile, topics, site, prefix }
+  return { id, dir, configFile, topics, centralTopics, site, prefix }
 }
 
 export interface GatewayProcess {
