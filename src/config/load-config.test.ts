@@ -151,4 +151,28 @@ describe('loadConfig', () => {
       expect(config.mqtt.subscriptions.length).toBeGreaterThan(0)
     }
   })
+
+  it('takes the central SASL password from a file or the env var, and warns about retention, clear-text SASL and inline passwords', () => {
+    const central = (sasl: string, extra = '') => `${MINIMAL}kafka:
+  central:
+    enabled: true
+    brokers: [central:9094]
+${extra}    sasl:
+      mechanism: scram-sha-512
+      username: gw
+${sasl}
+forward:
+  localRetentionHours: 24
+`
+    const fromFile = parseConfigText(central('      passwordFile: /run/credentials/central', '    tls:\n      caFile: /etc/ca.pem\n'), 'test.yaml', { env: {}, fileExists: () => true })
+    expect(fromFile.config.kafka.central.sasl?.passwordFile).toBe('/run/credentials/central')
+    expect(fromFile.config.forward.groupId).toBe('shiftscribe-plant-a-forward')
+    expect(fromFile.warnings.map((w) => w.path)).toEqual(['forward.localRetentionHours'])
+    const fromEnv = parseConfigText(central('', '    tls: {}\n'), 'test.yaml', { env: { SHIFTSCRIBE_KAFKA_CENTRAL_SASL_PASSWORD: 's3cret' } })
+    expect(fromEnv.config.kafka.central.sasl?.password).toBe('s3cret')
+    const inline = parseConfigText(central('      password: s3cret'), 'test.yaml', { env: {} })
+    expect(inline.warnings.map((w) => w.path)).toEqual(['forward.localRetentionHours', 'kafka.central.sasl.password', 'kafka.central.sasl'])
+    expect(issuesOf(central('      password: a\n      passwordFile: /b')).map((i) => i.path)).toEqual(['kafka.central.sasl.password'])
+    expect(issuesOf(central('      passwordFile: /b', '    tls:\n      certFile: /c.pem\n')).map((i) => i.path)).toEqual(['kafka.central.tls.certFile'])
+  })
 })

@@ -182,7 +182,7 @@ export function parseConfigText(text: string, file: string, options: LoadConfigO
       hint: 'raise localRetentionHours (and check the local Kafka has the disk for it) or lower maxOutageHours',
     })
   }
-  const sasl = config.kafka.central.sasl
+  const sasl = config.kafka.central.enabled ? config.kafka.central.sasl : undefined
   if (sasl?.passwordFile !== undefined && fileExists && !fileExists(sasl.passwordFile)) {
     warnings.push({
       path: 'kafka.central.sasl.passwordFile',
