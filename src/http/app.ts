@@ -1,0 +1,342 @@
+// The local page and JSON API for plant managers, built apart from `listen` so tests drive it
+// with `app.inject`. Everything is read-only GET except regenerating a narrative, which needs
+// the bearer token. Every response carries the CSP and the usual security headers; errors are
+// `{ error, message }` (or an HTML page for page routes), never a stack trace.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { statSync } from 'node:fs'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { Counter, Gauge, type Registry } from 'prom-client'
+import { describeError } from '../errors.js'
+import type { LedgerCounts } from '../ingest/journal.js'
+import type { Log } from '../log.js'
+import type { Health } from '../service.js'
+import type { KpiOptions } from '../shifts/kpis.js'
+import type { ShiftCalendar } from '../shifts/shift-calendar.js'
+import type { StateDb } from '../store/state-db.js'
+import type { LiveHub } from './live-hub.js'
+import { HttpError, incidentsQuery, narrativesQuery, notFound, parseParams, sensorParams, sensorQuery, shiftParams, shiftsQuery } from './params.js'
+import { createReadModel, type Limits } from './read-model.js'
+import { createFrameCache, formatSseComment, formatSseFrame } from './sse.js'
+import { APP_CSS, APP_CSS_VERSION, APP_JS, APP_JS_VERSION } from './static.js'
+import { createFormats, errorPage, incidentsPage, overviewPage, sensorPage, shiftPage, shiftsPage, systemPage, type SystemView } from './views.js'
+
+export interface ReadyReport {
+  ok: boolean
+  checks: Record<string, { ok: boolean; detail: string }>
+}
+
+export interface HttpAppDeps {
+  /** The state database; only read here. */
+  db: StateDb
+  site: string
+  /** The plant's IANA time zone: times on the page are local. */
+  timeZone: string
+  /** Served on /metrics (the ledger metrics included); the app adds its SSE metrics to it. */
+  registry: Registry
+  /** Each stage's health, for /api/system and the system page. */
+  health: () => Record<string, Health>
+  /** For /readyz: MQTT connected, local Kafka reachable, stores writable. */
+  ready: () => Promise<ReadyReport>
+  live: LiveHub
+  log: Log
+  /** Bearer token for state-changing requests; without it they are disabled (404). */
+  token?: string
+  /** Regenerates a narrative by id; without it the endpoint is disabled (404). */
+  regenerate?: (narrativeId: string) => Promise<{ id: string }>
+  clock?: () => number
+  /** The journal's loss ledger, for the system page. */
+  ledger?: () => LedgerCounts
+  /** Store name → database file, for disk use (the file plus its -wal and -shm). */
+  files?: Record<string, string>
+  /** The shift calendar: the current (running) shift on the overview and shift pages. */
+  calendar?: ShiftCalendar
+  /** With the calendar: the running KPIs of the current shift. */
+  kpi?: KpiOptions
+  /** Configured limits of a sensor, drawn on its chart. */
+  limits?: (line: string, machine: string, sensor: string) => Limits | undefined
+  /** A sensor or machine is stale when its last reading is this much older than the site's newest (default 5 min). */
+  staleAfterMs?: number
+  /** SSE heartbeat comment interval (default 15 s). */
+  heartbeatMs?: number
+  /** Events are dropped for an SSE client with more than this many bytes not yet sent (default 256 KiB). */
+  maxSseBufferBytes?: number
+  /** Largest request body (default 16 KiB). */
+  bodyLimitBytes?: number
+}
+
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy': CONTENT_SECURITY_POLICY,
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'cross-origin-resource-policy': 'same-origin',
+  'cross-origin-opener-policy': 'same-origin',
+}
+
+const JSON_PATHS = /^\/(api|static)(\/|$)|^\/(healthz|readyz|metrics|events)$/
+const ERROR_NAMES: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  413: 'payload_too_large',
+  414: 'uri_too_long',
+  415: 'unsupported_media_type',
+  429: 'too_many_requests',
+  503: 'unavailable',
+}
+
+const pathOfUrl = (url: string) => {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
+export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance> {
+  const clock = deps.clock ?? Date.now
+  const heartbeatMs = deps.heartbeatMs ?? 15_000
+  const maxSseBufferBytes = deps.maxSseBufferBytes ?? 256 * 1024
+  const formats = createFormats(deps.timeZone)
+  const model = createReadModel(deps.db, {
+    site: deps.site,
+    clock,
+    staleAfterMs: deps.staleAfterMs ?? 5 * 60_000,
+    sparkMinutes: 30,
+    ...(deps.calendar ? { calendar: deps.calendar } : {}),
+    ...(deps.kpi ? { kpi: deps.kpi } : {}),
+    ...(deps.limits ? { limits: deps.limits } : {}),
+  })
+  const expectedToken = deps.token ? createHash('sha256').update(deps.token).digest() : undefined
+  const streams = new Set<() => void>()
+  const frameOf = createFrameCache()
+  registerLiveMetrics(deps.registry, deps.live)
+
+  const app = Fastify({
+    loggerInstance: deps.log,
+    bodyLimit: deps.bodyLimitBytes ?? 16 * 1024,
+    // Per-request lines would flood journald on a dashboard that polls; errors are logged where handled.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    // On stop, drop every connection (pages are read-only): a browser's spare preconnected socket
+    // or a half-closed SSE client would otherwise hold up close() until its keep-alive expires.
+    forceCloseConnections: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+  }) as unknown as FastifyInstance
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.headers(SECURITY_HEADERS)
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+    return payload
+  })
+
+  const sendError = (req: FastifyRequest, reply: FastifyReply, status: number, error: string, message: string) => {
+    reply.code(status)
+    if (status === 401) reply.header('www-authenticate', 'Bearer')
+    if (JSON_PATHS.test(pathOfUrl(req.url))) return reply.type('application/json; charset=utf-8').send({ error, message })
+    return reply.type('text/html; charset=utf-8').send(errorPage(deps.site, status, error, message))
+  }
+
+  app.setErrorHandler((err: unknown, req, reply) => {
+    if (err instanceof HttpError) return sendError(req, reply, err.statusCode, err.error, err.message)
+    const status = (err as { statusCode?: unknown }).statusCode
+    if (typeof status === 'number' && status >= 400 && status < 500) return sendError(req, reply, status, ERROR_NAMES[status] ?? 'bad_request', describeError(err))
+    req.log.error({ url: pathOfUrl(req.url), err: describeError(err) }, 'http request failed')
+    return sendError(req, reply, 500, 'internal', 'internal error; the gateway log has the details')
+  })
+  app.setNotFoundHandler((req, reply) => sendError(req, reply, 404, 'not_found', `no page or endpoint ${req.method} ${pathOfUrl(req.url).slice(0, 200)}`))
+
+  const html = (reply: FastifyReply, page: string) => reply.type('text/html; charset=utf-8').send(page)
+
+  // Static assets: immutable when asked for by their content version.
+  const asset = (body: string, type: string, version: string) => (req: FastifyRequest, reply: FastifyReply) => {
+    const v = (req.query as Record<string, unknown>).v
+    reply.header('cache-control', v === version ? 'public, max-age=31536000, immutable' : 'no-cache')
+    return reply.type(type).send(body)
+  }
+  app.get('/static/app.js', asset(APP_JS, 'text/javascript; charset=utf-8', APP_JS_VERSION))
+  app.get('/static/app.css', asset(APP_CSS, 'text/css; charset=utf-8', APP_CSS_VERSION))
+
+  // Operations.
+  app.get('/healthz', async () => ({ ok: true }))
+  app.get('/readyz', async (req, reply) => {
+    let report: ReadyReport
+    try {
+      report = await deps.ready()
+    } catch (err) {
+      report = { ok: false, checks: { ready: { ok: false, detail: describeError(err) } } }
+    }
+    return reply.code(report.ok ? 200 : 503).send(report)
+  })
+  app.get('/metrics', async (_req, reply) => reply.type(deps.registry.contentType).send(await deps.registry.metrics()))
+
+  // Live updates (Server-Sent Events).
+  app.get('/events', { exposeHeadRoute: false }, (req, reply) => {
+    if (deps.live.isFull()) throw new HttpError(503, 'unavailable', 'too many live clients; try again later')
+    const res = reply.raw
+    reply.hijack()
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    })
+    res.write('retry: 5000\n\n' + formatSseFrame('hello', { site: deps.site, at: clock() }))
+    const unsubscribe = deps.live.subscribe((event) => {
+      if (res.writableLength > maxSseBufferBytes) return false
+      res.write(frameOf(event))
+      return true
+    })
+    const heartbeat = setInterval(() => {
+      if (res.writableLength <= maxSseBufferBytes) res.write(formatSseComment('ping'))
+    }, heartbeatMs)
+    heartbeat.unref()
+    const end = () => {
+      clearInterval(heartbeat)
+      unsubscribe()
+      streams.delete(end)
+      if (!res.writableEnded) res.end()
+    }
+    streams.add(end)
+    req.raw.on('close', end)
+    res.on('close', end)
+    res.on('error', end)
+  })
+  // Open streams never finish on their own: end them so close() does not wait for clients.
+  app.addHook('preClose', async () => {
+    for (const end of [...streams]) end()
+  })
+
+  const systemView = async (): Promise<SystemView> => {
+    const metrics = (await deps.registry.getMetricsAsJSON())
+      .filter((m) => m.name.startsWith('shiftscribe_') && !m.name.startsWith('shiftscribe_process_'))
+      .map((m) => ({
+        name: m.name,
+        help: m.help,
+        type: String(m.type),
+        values: m.values
+          .filter((v) => !('metricName' in v) || !String(v.metricName).endsWith('_bucket'))
+          .map((v) => ({ labels: { ...v.labels } as Record<string, string | number>, value: v.value })),
+      }))
+    return {
+      site: deps.site,
+      generatedAt: clock(),
+      health: deps.health(),
+      store: model.stats(),
+      ledger: deps.ledger?.() ?? null,
+      files: Object.entries(deps.files ?? {}).map(([name, path]) => ({ name, path, bytes: fileBytes(path) })),
+      live: deps.live.stats(),
+      metrics,
+    }
+  }
+
+  const shiftDetail = (params: unknown) => {
+    const p = parseParams(shiftParams, params)
+    const d = model.shift(p.date, p.name)
+    if (d === undefined) throw notFound(`no shift ${p.date}/${p.name}`)
+    return d
+  }
+  const sensorDetail = (params: unknown, query: unknown) => {
+    const p = parseParams(sensorParams, params)
+    const q = parseParams(sensorQuery, query)
+    const d = model.sensor(p.line, p.machine, p.sensor, q)
+    if (d === undefined) throw notFound(`no sensor ${p.line}/${p.machine}/${p.sensor}`)
+    if (d === 'no-shift') throw notFound(`no shift ${q.shift ?? ''}`)
+    return { detail: d, hours: q.hours }
+  }
+
+  // JSON API, mirroring the pages.
+  app.get('/api/overview', async () => model.overview())
+  app.get('/api/shifts', async (req) => model.shifts(parseParams(shiftsQuery, req.query)))
+  app.get('/api/shifts/:date/:name', async (req) => shiftDetail(req.params))
+  app.get('/api/incidents', async (req) => model.incidents(parseParams(incidentsQuery, req.query)))
+  app.get('/api/sensors/:line/:machine/:sensor', async (req) => sensorDetail(req.params, req.query).detail)
+  app.get('/api/narratives', async (req) => ({ narratives: model.narratives(parseParams(narrativesQuery, req.query)) }))
+  app.get('/api/narratives/*', async (req) => {
+    const id = (req.params as Record<string, string>)['*'] ?? ''
+    const n = model.narrative(id)
+    if (n === undefined) throw notFound(`no narrative ${id.slice(0, 200)}`)
+    return n
+  })
+  app.get('/api/system', async () => systemView())
+
+  // The one state change: POST /api/narratives/<id>/regenerate with the bearer token.
+  app.post('/api/narratives/*', async (req) => {
+    const rest = (req.params as Record<string, string>)['*'] ?? ''
+    if (!rest.endsWith('/regenerate')) throw notFound(`no endpoint POST ${pathOfUrl(req.url).slice(0, 200)}`)
+    const { regenerate } = deps
+    if (regenerate === undefined || expectedToken === undefined) throw notFound('regenerating narratives is not enabled on this gateway')
+    if (!authorized(req.headers.authorization, expectedToken)) throw new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required')
+    const id = rest.slice(0, -'/regenerate'.length)
+    if (model.narrative(id) === undefined) throw notFound(`no narrative ${id.slice(0, 200)}`)
+    const result = await regenerate(id)
+    req.log.info({ narrative: id }, 'narrative regeneration requested')
+    return { id: result.id }
+  })
+
+  // Pages.
+  app.get('/', async (_req, reply) => html(reply, overviewPage(model.overview(), formats)))
+  app.get('/shifts', async (req, reply) => {
+    const q = parseParams(shiftsQuery, req.query)
+    return html(reply, shiftsPage(deps.site, model.shifts(q), q.limit, formats))
+  })
+  app.get('/shifts/:date/:name', async (req, reply) => html(reply, shiftPage(deps.site, shiftDetail(req.params), formats)))
+  app.get('/incidents', async (req, reply) => {
+    const q = parseParams(incidentsQuery, req.query)
+    return html(reply, incidentsPage(deps.site, model.incidents(q), q, formats))
+  })
+  app.get('/sensors/:line/:machine/:sensor', async (req, reply) => {
+    const { detail, hours } = sensorDetail(req.params, req.query)
+    return html(reply, sensorPage(deps.site, detail, hours, formats))
+  })
+  app.get('/system', async (_req, reply) => html(reply, systemPage(await systemView(), formats)))
+
+  await app.ready()
+  return app
+}
+
+/** Constant-time comparison of the bearer token (both sides hashed to the same length first). */
+export function authorized(header: string | undefined, expectedDigest: Buffer): boolean {
+  if (header === undefined) return false
+  const m = /^Bearer +(\S+) *$/i.exec(header)
+  if (m === null) return false
+  return timingSafeEqual(createHash('sha256').update(m[1] as string).digest(), expectedDigest)
+}
+
+function fileBytes(path: string): number {
+  let total = 0
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      total += statSync(f).size
+    } catch {
+      // A missing -wal or -shm is normal.
+    }
+  }
+  return total
+}
+
+/** SSE clients and drops on /metrics; read from the hub at scrape time. Registered once per registry. */
+function registerLiveMetrics(registry: Registry, live: LiveHub): void {
+  if (registry.getSingleMetric('shiftscribe_http_sse_clients') !== undefined) return
+  new Gauge({
+    name: 'shiftscribe_http_sse_clients',
+    help: 'Connected live-update (SSE) clients',
+    registers: [registry],
+    collect() {
+      this.set(live.stats().subscribers)
+    },
+  })
+  new Counter({
+    name: 'shiftscribe_http_sse_dropped_total',
+    help: 'Live events dropped for clients that could not keep up',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(live.stats().dropped)
+    },
+  })
+}
