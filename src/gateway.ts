@@ -1,5 +1,5 @@
 // The composition root: the only place that constructs stages. Starts them in dependency
-// order (journal → pump → state → outbox pump → LLM → narrator → aggregator → forwarder → MQTT), stops them
+// order (journal → pump → state → outbox pump → LLM → narrator → aggregator → forwarder → http → MQTT), stops them
 // in reverse, each stop on its own.
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createAggregator } from './aggregate/aggregator.js'
@@ -17,9 +17,14 @@ import type { FactsOptions } from './narrate/facts.js'
 import { createNarrator, type Narrator } from './narrate/narrator.js'
 import { createOutbox } from './store/outbox.js'
 import { createRetention } from './store/retention.js'
-import { openStateDb } from './store/state-db.js'
+import { openStateDb, type StateDb } from './store/state-db.js'
+import { createHttpApp } from './http/app.js'
+import { createLiveFeed, type LiveFeed } from './http/live-feed.js'
+import { createLiveHub } from './http/live-hub.js'
+import { createSettingsResolver } from './detect/sensor-settings.js'
+import { readFileSync } from 'node:fs'
 import type { Config } from './config/load-config.js'
-import { describeError } from './errors.js'
+import { describeError, GatewayError } from './errors.js'
 import { createJournal, journalRoute, type Journal } from './ingest/journal.js'
 import { registerLedgerMetrics } from './ingest/ledger-metrics.js'
 import { createMqttSubscriber, type MqttSubscriberOptions } from './ingest/mqtt-subscriber.js'
@@ -91,6 +96,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   let stopping: Promise<void> | undefined
 
   async function startAll(): Promise<void> {
+    let stateDb: StateDb | undefined
+    let narrator: Narrator | undefined
+    const live = createLiveHub()
+    let liveFeed: LiveFeed | undefined
     collectDefaultMetrics({ register: registry, prefix: 'shiftscribe_process_' })
     const j = createJournal({ ...config.journal, log: log.child({ stage: 'journal' }) })
     journal = j
@@ -140,6 +149,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
     if (config.aggregate.enabled) {
       const db = openStateDb(config.store.file, { synchronous: config.store.synchronous })
+      stateDb = db
       started.push({ name: 'state', start: async () => undefined, stop: async () => void db.close(), health: () => ({ ok: db.open, detail: config.store.file }) })
       const topics = config.kafka.local.topics
       const headers = new Map<string, Record<string, Buffer>>()
@@ -159,7 +169,6 @@ export function createGateway(deps: GatewayDeps): Gateway {
       })
       await outboxPump.start()
       started.push(outboxPump)
-      let narrator: Narrator | undefined
       if (config.narrate.enabled) {
         const setup = narrateSetup(config, log)
         const engine = createLlmEngine(setup.engine)
@@ -175,11 +184,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
           clock,
           registry,
           onOutbox: () => outboxPump.notify(),
+          onWritten: (w) => live.publish({ type: 'narrative', data: { id: w.id, kind: w.kind, scope: w.scope, headline: w.headline } }),
         })
         await n.start()
         started.push(n)
         narrator = n
       }
+      if (config.http.enabled) liveFeed = createLiveFeed({ db, site: config.site, live, clock })
       const processing = stateProcessing(config)
       const retention = createRetention(db, { retentionDays: config.store.retentionDays })
       const aggregator = createAggregator({
@@ -201,7 +212,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
         log,
         clock,
         onOutbox: () => outboxPump.notify(),
-        onApplied: (event) => narrator?.notify(event),
+        onApplied: (event) => {
+          narrator?.notify(event)
+          liveFeed?.applied(event)
+        },
       })
       await aggregator.start()
       started.push(aggregator)
@@ -231,6 +245,70 @@ export function createGateway(deps: GatewayDeps): Gateway {
       })
       await forwarder.start()
       started.push(forwarder)
+    }
+
+    if (config.http.enabled) {
+      if (stateDb === undefined) log.warn('http.enabled needs aggregate.enabled (the page reads the state database); not serving the page')
+      else {
+        const db = stateDb
+        const calendar = stateProcessing(config).calendar
+        const limitsOf = createSettingsResolver(config.detect as DetectConfig)
+        const token = config.http.tokenFile !== undefined ? readFileSync(config.http.tokenFile, 'utf8').trim() : config.http.token
+        const stages = () => Object.fromEntries(started.map((st) => [st.name, st.health()]))
+        const app = await createHttpApp({
+          db,
+          site: config.site,
+          timeZone: config.timeZone,
+          registry,
+          health: stages,
+          ready: async () => {
+            const h = stages()
+            let writable = { ok: true, detail: 'journal and state database writable' }
+            try {
+              db.exec('BEGIN IMMEDIATE; ROLLBACK')
+            } catch (err) {
+              writable = { ok: false, detail: `state database not writable: ${describeError(err)}` }
+            }
+            const checks = {
+              mqtt: { ok: h['mqtt']?.ok ?? false, detail: h['mqtt']?.detail ?? 'not started' },
+              kafka: { ok: h['pump']?.ok ?? false, detail: h['pump']?.detail ?? 'not started' },
+              stores: writable,
+            }
+            return { ok: Object.values(checks).every((c) => c.ok), checks }
+          },
+          live,
+          log: log.child({ stage: 'http' }),
+          ...(token !== undefined && narrator !== undefined
+            ? {
+                token,
+                regenerate: async (id: string) => {
+                  const n = await narrator?.regenerate(id)
+                  if (n === undefined) throw new GatewayError('USAGE', `no narrative ${id}`)
+                  return { id: n.id }
+                },
+              }
+            : {}),
+          ledger: () => j.ledger(),
+          files: { journal: config.journal.file, state: config.store.file },
+          calendar,
+          kpi: stateProcessing(config).shifts,
+          limits: (l, m, sn) => {
+            const lim = limitsOf(l, m, sn).limits
+            return lim.high === undefined && lim.low === undefined ? undefined : { ...(lim.high !== undefined ? { high: lim.high } : {}), ...(lim.low !== undefined ? { low: lim.low } : {}) }
+          },
+        })
+        started.push({
+          name: 'http',
+          start: async () => undefined,
+          stop: async () => {
+            liveFeed?.stop()
+            await app.close()
+          },
+          health: () => ({ ok: true, detail: `http://${config.http.host}:${config.http.port}` }),
+        })
+        await app.listen({ host: config.http.host, port: config.http.port })
+        log.info({ url: `http://${config.http.host}:${config.http.port}/` }, 'serving the page')
+      }
     }
 
     await subscriber.start()

@@ -35,7 +35,8 @@ export const ENV_OVERRIDES: readonly EnvOverride[] = [
   { env: 'SHIFTSCRIBE_LLM_THREADS', path: ['llm', 'threads'], description: 'inference threads', parse: asInt },
   { env: 'SHIFTSCRIBE_HTTP_HOST', path: ['http', 'host'], description: 'web page bind address', parse: asString },
   { env: 'SHIFTSCRIBE_HTTP_PORT', path: ['http', 'port'], description: 'web page port', parse: asInt },
+  { env: 'SHIFTSCRIBE_HTTP_TOKEN', path: ['http', 'token'], description: 'bearer token for state-changing requests', secret: true, parse: asString },
 ]
 
 /** Config paths whose values must never be printed. */
-export const SECRET_PATHS: readonly string[] = ['mqtt.password', 'kafka.central.sasl.password']
+export const SECRET_PATHS: readonly string[] = ['mqtt.password', 'kafka.central.sasl.password', 'http.token']

@@ -417,6 +417,12 @@ const httpSchema = z
     enabled: z.boolean().default(true),
     host: z.string().min(1).default('127.0.0.1'),
     port: port.default(8080),
+    /** Bearer token for the few requests that change state (regenerate a narrative); without one they are off. Prefer tokenFile or SHIFTSCRIBE_HTTP_TOKEN. */
+    token: z.string().min(16).optional(),
+    tokenFile: z.string().min(1).optional(),
+  })
+  .superRefine((h, ctx) => {
+    if (h.token !== undefined && h.tokenFile !== undefined) ctx.addIssue({ code: 'custom', path: ['token'], message: 'set either token or tokenFile, not both' })
   })
   .prefault({})
 

@@ -150,6 +150,17 @@ describe('narrator', () => {
     expect((seeded.db.prepare("SELECT count(*) AS n FROM narratives WHERE id = 'shift/2026-11-23/early'").get() as { n: number }).n).toBe(1)
   })
 
+  it('regenerates a stored narrative from fresh facts by id, and knows no unknown id', async () => {
+    const n = narrator(fakeEngine([goodText]))
+    await n.write(shiftSet())
+    const store = createNarrativeStore(seeded.db)
+    const before = store.get('shift/2026-11-23/early')?.revision ?? 0
+    const again = await n.regenerate('shift/2026-11-23/early')
+    expect(again?.id).toBe('shift/2026-11-23/early')
+    expect(store.get('shift/2026-11-23/early')?.revision).toBe(before + 1)
+    expect(await n.regenerate('shift/2099-01-01/early')).toBeUndefined()
+  })
+
   it('survives an anomaly storm: 1,000 anomalies in a minute give a bounded queue and narratives for the newest incidents', async () => {
     // 1,000 anomalies on 100 machines within one minute of event time, all in the state database.
     const base = Date.UTC(2026, 10, 23, 12, 0)

@@ -11,7 +11,7 @@ import { createNarrativeStore, type NarrativeStore } from '../store/narratives.j
 import type { StateDb } from '../store/state-db.js'
 import type { Clock } from '../util/clock.js'
 import type { LlmEngine } from './engine.js'
-import { incidentFacts, shiftFacts, type FactsOptions } from './facts.js'
+import { incidentFacts, recentFacts, shiftFacts, type FactsOptions } from './facts.js'
 import { checkGrounding } from './grounding.js'
 import { createNarrateQueue, type Job } from './queue.js'
 import { renderTemplate } from './template.js'
@@ -35,6 +35,8 @@ export interface NarratorOptions {
   registry?: Registry
   /** Called after a narrative was queued in the outbox (wakes the outbox pump). */
   onOutbox?: () => void
+  /** Called after each stored narrative (the page's live updates). */
+  onWritten?: (n: Narrative) => void
 }
 
 /** What the aggregator reports after each batch or tick. */
@@ -69,6 +71,8 @@ export interface Narrator extends Service {
   status(): NarratorStatus
   /** Resolves when the queue is empty and no job runs (tests, graceful stop). */
   idle(): Promise<void>
+  /** Writes a stored narrative again from fresh facts (same id); undefined when the id is unknown. */
+  regenerate(id: string): Promise<Narrative | undefined>
 }
 
 const textOf = (t: NarrativeText): string => [t.headline, t.body, ...t.highlights].join('\n')
@@ -115,6 +119,7 @@ export function createNarrator(options: NarratorOptions): Narrator {
     if (save) {
       store.save(n, options.publish)
       if (options.publish) options.onOutbox?.()
+      options.onWritten?.(n)
     }
     return n
   }
@@ -324,6 +329,21 @@ export function createNarrator(options: NarratorOptions): Narrator {
       }
     },
     write,
+    async regenerate(id) {
+      const stored = store.get(id)
+      if (stored === undefined) return undefined
+      let set: FactSet | undefined
+      if (id.startsWith('shift/')) set = shiftFacts(db, id.slice('shift/'.length), options.facts)
+      else if (id.startsWith('period/')) set = recentFacts(db, stored.periodStart, stored.periodEnd, options.facts)
+      else if (stored.kind === 'incident') {
+        const [line, machine] = stored.scope.split('/')
+        const first = db
+          .prepare('SELECT id FROM anomalies WHERE line = ? AND machine = ? AND started_at >= ? AND started_at <= ? ORDER BY started_at, id LIMIT 1')
+          .get(line, machine, stored.periodStart, stored.periodEnd) as { id: string } | undefined
+        if (first) set = incidentFacts(db, first.id, options.facts)
+      }
+      return set === undefined ? undefined : write(set)
+    },
     status: () => ({ ...status, queue: queue.stats() }),
     idle() {
       if (queue.size() === 0 && status.running === undefined) return Promise.resolve()

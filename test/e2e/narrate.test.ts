@@ -4,6 +4,7 @@
 // narrative reports the shift's top anomaly. `shiftscribe summarize` then regenerates the same
 // shift by id.
 import { spawnSync } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { narrativeMessageSchema, type NarrativeMessage } from '../../src/bus/messages.js'
@@ -13,18 +14,30 @@ import { gatewayFixture, startGateway, type GatewayProcess } from '../helpers/ga
 import { readTopic } from '../helpers/kafka-reader.js'
 import { createTeardown } from '../helpers/teardown.js'
 
+const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
 const teardown = createTeardown()
 afterEach(() => teardown.run())
 const cli = join(repoRoot, 'dist', 'cli', 'index.js')
 
 describe('narrate (real model, real Kafka)', () => {
   it('publishes grounded shift and incident narratives to factory.narratives, and summarize regenerates by id', async () => {
+    const httpPort = await freePort()
     const fixture = gatewayFixture({
       aggregate: { enabled: true },
       kafkaLocal: { partitions: 1 },
       shifts: { allowedLatenessS: 60, idleTimeoutS: 3600 },
       llm: { enabled: true, threads: 1 },
       narrate: { deadlineMs: 60_000 },
+      http: { enabled: true, host: '127.0.0.1', port: httpPort },
     })
     let gw: GatewayProcess | undefined
     teardown.add('stop gateway', async () => {
@@ -75,6 +88,18 @@ describe('narrate (real model, real Kafka)', () => {
     const byModel = all.filter((m) => m.n.generator.type === 'llm').length
     console.log(`[narrate e2e] ${all.length} narratives, ${byModel} by the model; shift: ${shift.n.generator.type} — ${shift.n.headline}`)
     expect(gw.output()).toContain('LLM ready')
+
+    // The gateway serves what it wrote: the shift page shows the narrative (escaped) and an SVG chart; /metrics and /readyz answer.
+    const base = `http://127.0.0.1:${httpPort}`
+    const page = await (await fetch(`${base}/shifts/2026-11-23/early`)).text()
+    expect(page).toContain(escapeHtml(shift.n.headline))
+    expect(page).toContain('<svg')
+    const metrics = await (await fetch(`${base}/metrics`)).text()
+    expect(metrics).toMatch(/shiftscribe_narratives_total\{[^}]*kind="shift"/)
+    expect(metrics).toContain('shiftscribe_ingest_received_total')
+    const ready = await fetch(`${base}/readyz`)
+    expect(ready.status, await ready.clone().text()).toBe(200)
+    expect((await fetch(`${base}/healthz`)).status).toBe(200)
 
     // On demand: the same shift again (template only, to keep the test quick) replaces it by id.
     const run = spawnSync(process.execPath, [cli, 'summarize', '--config', fixture.configFile, '--shift', 'early', '--date', '2026-11-23', '--template-only', '--json'], { encoding: 'utf8', timeout: 60_000 })

@@ -59,7 +59,7 @@ export function gatewayFixture(overrides: Record<string, Record<string, unknown>
     ...(overrides.top ?? {}),
     llm: { enabled: false, ...overrides.llm },
     ...(overrides.narrate ? { narrate: overrides.narrate } : {}),
-    http: { enabled: false },
+    http: { enabled: false, ...overrides.http },
   }
   const configFile = join(dir, 'gateway.yaml')
   writeFileSync(configFile, stringify(config))
