@@ -17,7 +17,7 @@ import { incidentFacts, recentFacts, shiftFacts, type FactsOptions } from '../sr
 import { createNarrator } from '../src/narrate/narrator.js'
 import { renderTemplate } from '../src/narrate/template.js'
 import type { FactSet, Narrative } from '../src/narrate/types.js'
-import { seedStateDb } from '../src/simulate/seed-state.js'
+import { seedFactsOptions, seedStateDb } from '../src/simulate/seed-state.js'
 import type { StateDb } from '../src/store/state-db.js'
 import { systemClock } from '../src/util/clock.js'
 
@@ -46,16 +46,7 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000
 function factSets(dir: string): { sets: FactSet[]; db: StateDb; options: FactsOptions } {
   say('seeding a state database from the simulated plant (2 days, 2 lines × 3 machines)')
   const seeded = seedStateDb({ file: join(dir, 'state.db'), hours: 50, sampleEveryS: 20, anomaliesPerMachinePerShift: 3 })
-  const options: FactsOptions = {
-    site: 'plant1',
-    zone: seeded.calendar.zone,
-    coalesceWindowMs: 600_000,
-    incidentContextMs: 1_800_000,
-    maxPromptFacts: 12,
-    counters: ['part_count', 'reject_count'],
-    partsSensor: 'part_count',
-    rejectsSensor: 'reject_count',
-  }
+  const options: FactsOptions = seedFactsOptions(seeded)
   const shifts: FactSet[] = []
   for (const { id } of seeded.db.prepare('SELECT id FROM shifts ORDER BY start_ts').all() as { id: string }[]) {
     const set = shiftFacts(seeded.db, id, options)

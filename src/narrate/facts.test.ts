@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { seedStateDb, type SeededState } from '../simulate/seed-state.js'
+import { seedFactsOptions, seedStateDb, type SeededState } from '../simulate/seed-state.js'
 import { incidentFacts, safeUnit, shiftFacts, type FactsOptions } from './facts.js'
 import { checkGrounding } from './grounding.js'
 import { phraseFits, renderPlan, renderTemplate } from './template.js'
@@ -16,16 +16,7 @@ let options: FactsOptions
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'shiftscribe-facts-'))
   seeded = seedStateDb({ file: join(dir, 'state.db'), hours: 9 })
-  options = {
-    site: 'plant1',
-    zone: seeded.calendar.zone,
-    coalesceWindowMs: 600_000,
-    incidentContextMs: 1_800_000,
-    maxPromptFacts: 12,
-    counters: ['part_count', 'reject_count'],
-    partsSensor: 'part_count',
-    rejectsSensor: 'reject_count',
-  }
+  options = seedFactsOptions(seeded)
 })
 
 afterAll(() => {

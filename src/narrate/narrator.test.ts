@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { narrativeMessageSchema } from '../bus/messages.js'
 import { GatewayError } from '../errors.js'
 import { silentLogger } from '../log.js'
-import { seedStateDb, type SeededState } from '../simulate/seed-state.js'
+import { seedFactsOptions, seedStateDb, type SeededState } from '../simulate/seed-state.js'
 import { createNarrativeStore } from '../store/narratives.js'
 import { systemClock } from '../util/clock.js'
 import type { LlmEngine, LlmInfo, LlmResult } from './engine.js'
@@ -22,16 +22,7 @@ let facts: FactsOptions
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'shiftscribe-narrator-'))
   seeded = seedStateDb({ file: join(dir, 'state.db'), hours: 9 })
-  facts = {
-    site: 'plant1',
-    zone: seeded.calendar.zone,
-    coalesceWindowMs: 600_000,
-    incidentContextMs: 1_800_000,
-    maxPromptFacts: 12,
-    counters: ['part_count', 'reject_count'],
-    partsSensor: 'part_count',
-    rejectsSensor: 'reject_count',
-  }
+  facts = seedFactsOptions(seeded)
 })
 
 afterAll(() => {

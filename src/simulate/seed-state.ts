@@ -9,6 +9,7 @@ import type { AnomalyEvent } from '../detect/types.js'
 import { silentLogger } from '../log.js'
 import type { ShiftKpis } from '../shifts/kpis.js'
 import { createShiftCalendar, type ShiftCalendar } from '../shifts/shift-calendar.js'
+import type { FactsOptions } from '../narrate/facts.js'
 import { openStateDb, type StateDb } from '../store/state-db.js'
 import { buildPlant, simulationOptionsSchema } from './run-simulation.js'
 
@@ -98,4 +99,18 @@ export function seedStateDb(options: SeedStateOptions): SeededState {
   // The outbox would go to Kafka in the gateway; here nobody publishes it.
   if (!options.keepOutbox) db.prepare('DELETE FROM outbox').run()
   return { db, calendar, anomalies, closedShifts, readings }
+}
+
+/** The narrate settings that go with a seeded state (the gateway's defaults, UTC, the simulator's counters). */
+export function seedFactsOptions(seeded: Pick<SeededState, 'calendar'>, site = 'plant1'): FactsOptions {
+  return {
+    site,
+    zone: seeded.calendar.zone,
+    coalesceWindowMs: 600_000,
+    incidentContextMs: 1_800_000,
+    maxPromptFacts: 12,
+    counters: ['part_count', 'reject_count'],
+    partsSensor: 'part_count',
+    rejectsSensor: 'reject_count',
+  }
 }

@@ -13,7 +13,7 @@ import { incidentFacts, shiftFacts, type FactsOptions } from '../../src/narrate/
 import { checkGrounding } from '../../src/narrate/grounding.js'
 import { createNarrator } from '../../src/narrate/narrator.js'
 import type { FactSet, Narrative } from '../../src/narrate/types.js'
-import { seedStateDb, type SeededState } from '../../src/simulate/seed-state.js'
+import { seedFactsOptions, seedStateDb, type SeededState } from '../../src/simulate/seed-state.js'
 import { systemClock } from '../../src/util/clock.js'
 import { repoRoot } from '../helpers/env.js'
 
@@ -49,16 +49,7 @@ function expectTrustworthy(n: Narrative, set: FactSet): void {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'shiftscribe-narrate-it-'))
   seeded = seedStateDb({ file: join(dir, 'state.db'), hours: 9 })
-  facts = {
-    site: 'plant1',
-    zone: seeded.calendar.zone,
-    coalesceWindowMs: 600_000,
-    incidentContextMs: 1_800_000,
-    maxPromptFacts: 12,
-    counters: ['part_count', 'reject_count'],
-    partsSensor: 'part_count',
-    rejectsSensor: 'reject_count',
-  }
+  facts = seedFactsOptions(seeded)
 })
 
 afterAll(async () => {
