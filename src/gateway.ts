@@ -1,7 +1,7 @@
 // The composition root: the only place that constructs stages. Starts them in dependency
 // order (journal → pump → state → outbox pump → LLM → narrator → aggregator → forwarder → http → MQTT), stops them
 // in reverse, each stop on its own.
-import { collectDefaultMetrics, Registry } from 'prom-client'
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import { createAggregator } from './aggregate/aggregator.js'
 import { createStateProcessor } from './aggregate/state-processor.js'
 import { createKafkaBus } from './bus/kafka-bus.js'
@@ -215,6 +215,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
         onApplied: (event) => {
           narrator?.notify(event)
           liveFeed?.applied(event)
+        },
+      })
+      new Gauge({
+        name: 'shiftscribe_aggregate_lag_messages',
+        help: 'Messages in factory.readings not yet applied to the state database (as of the last batch)',
+        registers: [registry],
+        collect() {
+          this.set(aggregator.status().lag)
         },
       })
       await aggregator.start()

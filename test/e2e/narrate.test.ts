@@ -97,6 +97,7 @@ describe('narrate (real model, real Kafka)', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text()
     expect(metrics).toMatch(/shiftscribe_narratives_total\{[^}]*kind="shift"/)
     expect(metrics).toContain('shiftscribe_ingest_received_total')
+    expect(metrics).toMatch(/^shiftscribe_aggregate_lag_messages \d+/m)
     const ready = await fetch(`${base}/readyz`)
     expect(ready.status, await ready.clone().text()).toBe(200)
     expect((await fetch(`${base}/healthz`)).status).toBe(200)
