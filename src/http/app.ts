@@ -4,6 +4,7 @@
 // `{ error, message }` (or an HTML page for page routes), never a stack trace.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { statSync } from 'node:fs'
+import { gzipSync } from 'node:zlib'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { describeError } from '../errors.js'
@@ -250,7 +251,34 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
   }
 
   // JSON API, mirroring the pages.
-  app.get('/api/overview', async () => model.overview())
+  // The overview is the page every tablet polls: rendered once per version of the data it
+  // shows (newest reading, sensors, anomalies, narratives, shifts, and a 5 s wall-clock step for
+  // freshness), kept as text and gzip, so 50 dashboards cost one render, not fifty.
+  const overviewVersion = deps.db.prepare(
+    `SELECT (SELECT max(last_ts) FROM sensors) || ':' || (SELECT count(*) FROM sensors) || ':' || (SELECT coalesce(max(rowid), 0) FROM anomalies) || ':' ||
+            (SELECT count(*) FROM anomalies WHERE state = 'open') || ':' || (SELECT coalesce(max(created_at), 0) FROM narratives) || ':' ||
+            (SELECT count(*) FROM narratives) || ':' || (SELECT count(*) FROM shifts) AS v`,
+  )
+  type Rendered = { text: string; gz: Buffer }
+  let cached: { version: string; page?: Rendered; json?: Rendered } | undefined
+  const clockNow = deps.clock ?? Date.now
+  const rendered = (kind: 'page' | 'json'): Rendered => {
+    const version = `${(overviewVersion.get() as { v: string | null }).v ?? ''}:${Math.floor(clockNow() / 5000)}`
+    if (cached?.version !== version) cached = { version }
+    let r = cached[kind]
+    if (r === undefined) {
+      const text = kind === 'page' ? overviewPage(model.overview(), formats) : JSON.stringify(model.overview())
+      r = { text, gz: gzipSync(text, { level: 6 }) }
+      cached[kind] = r
+    }
+    return r
+  }
+  const sendRendered = (req: FastifyRequest, reply: FastifyReply, r: Rendered, type: string) => {
+    reply.type(type).header('vary', 'accept-encoding')
+    if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(r.gz)
+    return reply.send(r.text)
+  }
+  app.get('/api/overview', async (req, reply) => sendRendered(req, reply, rendered('json'), 'application/json; charset=utf-8'))
   app.get('/api/shifts', async (req) => model.shifts(parseParams(shiftsQuery, req.query)))
   app.get('/api/shifts/:date/:name', async (req) => shiftDetail(req.params))
   app.get('/api/incidents', async (req) => model.incidents(parseParams(incidentsQuery, req.query)))
@@ -279,7 +307,7 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
   })
 
   // Pages.
-  app.get('/', async (_req, reply) => html(reply, overviewPage(model.overview(), formats)))
+  app.get('/', async (req, reply) => sendRendered(req, reply, rendered('page'), 'text/html; charset=utf-8'))
   app.get('/shifts', async (req, reply) => {
     const q = parseParams(shiftsQuery, req.query)
     return html(reply, shiftsPage(deps.site, model.shifts(q), q.limit, formats))
