@@ -340,6 +340,21 @@ describe('JSON API', () => {
     expect((await json('/api/narratives/shift/2026-11-23/early')).revision).toBe(1)
   })
 
+  it('/system shows the ingest rate from the ledger between two looks', async () => {
+    let now = Date.UTC(2026, 10, 23, 12, 0)
+    let received = 1000
+    const rateApp = await createHttpApp(baseDeps({ clock: () => now, registry: new Registry(), ledger: () => ({ ...ledger, received }) }))
+    try {
+      expect((await rateApp.inject({ url: '/system' })).body).toContain('measuring (reload)')
+      now += 2000
+      received += 100
+      expect((await rateApp.inject({ url: '/system' })).body).toContain('50 readings/s')
+      expect((await rateApp.inject({ url: '/api/system' })).json()).toMatchObject({ ingestPerS: 50 })
+    } finally {
+      await rateApp.close()
+    }
+  })
+
   it('/api/system: stage health, ledger, store stats, disk use and metrics', async () => {
     const s = await json('/api/system')
     expect(s.health.narrator.ok).toBe(false)

@@ -212,6 +212,19 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
     for (const end of [...streams]) end()
   })
 
+  // The ingest rate from the ledger's received count between two looks (at least 1 s apart).
+  let ingestSample: { at: number; received: number } | undefined
+  let ingestPerS: number | null = null
+  const ingestRate = (ledger: LedgerCounts | null): number | null => {
+    if (ledger === null) return null
+    const at = clock()
+    if (ingestSample === undefined) ingestSample = { at, received: ledger.received }
+    else if (at - ingestSample.at >= 1000) {
+      ingestPerS = Math.round(((ledger.received - ingestSample.received) / (at - ingestSample.at)) * 10_000) / 10
+      ingestSample = { at, received: ledger.received }
+    }
+    return ingestPerS
+  }
   const systemView = async (): Promise<SystemView> => {
     const metrics = (await deps.registry.getMetricsAsJSON())
       .filter((m) => m.name.startsWith('shiftscribe_') && !m.name.startsWith('shiftscribe_process_'))
@@ -229,6 +242,7 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
       health: deps.health(),
       store: model.stats(),
       ledger: deps.ledger?.() ?? null,
+      ingestPerS: ingestRate(deps.ledger?.() ?? null),
       files: Object.entries(deps.files ?? {}).map(([name, path]) => ({ name, path, bytes: fileBytes(path) })),
       live: deps.live.stats(),
       metrics,

@@ -51,6 +51,8 @@ export interface SystemView {
   health: Record<string, Health>
   store: StoreStats
   ledger: LedgerCounts | null
+  /** Records received per second since the previous look at the system page (null on the first). */
+  ingestPerS: number | null
   files: { name: string; path: string; bytes: number }[]
   live: LiveHubStats
   metrics: { name: string; help: string; type: string; values: { labels: Record<string, string | number>; value: number }[] }[]
@@ -315,7 +317,7 @@ export function systemPage(v: SystemView, f: Formats): string {
     v.store.shifts
   }</dd><dt>Narratives</dt><dd>${v.store.narratives}</dd><dt>Outbox pending</dt><dd>${v.store.outboxPending}</dd></dl></section>${
     l
-      ? html`<section aria-labelledby="ledger-h"><h2 id="ledger-h">Loss ledger</h2><dl class="kv"><dt>Received</dt><dd>${l.received}</dd><dt>Journaled</dt><dd>${l.journaled}</dd><dt>Quarantined</dt><dd>${l.quarantined}</dd><dt>Delivered to Kafka</dt><dd>${l.delivered}</dd><dt>Pending in journal</dt><dd>${l.pending}</dd><dt>Dropped</dt><dd>${l.dropped}</dd><dt>Balanced</dt><dd>${
+      ? html`<section aria-labelledby="ledger-h"><h2 id="ledger-h">Loss ledger</h2><dl class="kv"><dt>Ingest rate</dt><dd>${v.ingestPerS === null ? 'measuring (reload)' : `${formatNumber(v.ingestPerS)} readings/s`}</dd><dt>Received</dt><dd>${l.received}</dd><dt>Journaled</dt><dd>${l.journaled}</dd><dt>Quarantined</dt><dd>${l.quarantined}</dd><dt>Delivered to Kafka</dt><dd>${l.delivered}</dd><dt>Pending in journal</dt><dd>${l.pending}</dd><dt>Dropped</dt><dd>${l.dropped}</dd><dt>Balanced</dt><dd>${
           l.received === l.journaled + l.quarantined && l.journaled + l.quarantined === l.delivered + l.pending + l.dropped ? 'yes' : 'NO'
         }</dd></dl></section>`
       : ''
