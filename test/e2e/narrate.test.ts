@@ -4,25 +4,17 @@
 // narrative reports the shift's top anomaly. `shiftscribe summarize` then regenerates the same
 // shift by id.
 import { spawnSync } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { escapeHtml } from '../../src/http/html.js'
 import { narrativeMessageSchema, type NarrativeMessage } from '../../src/bus/messages.js'
 import { runSimulation } from '../../src/simulate/run-simulation.js'
-import { repoRoot, services } from '../helpers/env.js'
+import { freePort, repoRoot, services } from '../helpers/env.js'
 import { gatewayFixture, startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
 import { readTopic } from '../helpers/kafka-reader.js'
 import { createTeardown } from '../helpers/teardown.js'
 
-const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;')
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 const teardown = createTeardown()
 afterEach(() => teardown.run())

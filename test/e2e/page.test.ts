@@ -4,13 +4,12 @@
 // and narrative text carrying HTML and script rendered as text with no script run.
 // Screenshots go to test-artifacts/.
 import { mkdirSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runSimulation } from '../../src/simulate/run-simulation.js'
-import { repoRoot, services } from '../helpers/env.js'
+import { freePort, repoRoot, services } from '../helpers/env.js'
 import { gatewayFixture, startGateway, type GatewayProcess } from '../helpers/gateway-process.js'
 import { createTeardown } from '../helpers/teardown.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -19,13 +18,6 @@ const teardown = createTeardown()
 afterEach(() => teardown.run())
 const artifacts = join(repoRoot, 'test-artifacts')
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 const XSS_NAME = '<img src=x onerror=alert(1)>'
 const XSS_TEXT = `"quoted" </script><script>alert(2)</script> <img src=x onerror=alert(3)>`

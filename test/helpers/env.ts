@@ -1,5 +1,6 @@
 // Addresses of the real services that scripts/services starts, from the same env vars.
 import { randomBytes } from 'node:crypto'
+import { createServer, type AddressInfo } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -34,4 +35,13 @@ export const services = {
 /** A unique suffix for topic names, client ids and group ids, so tests never collide. */
 export function secureRandom(): string {
   return randomBytes(6).toString('hex')
+}
+
+/** A TCP port free on loopback right now (for a gateway's http.port in a test). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }
