@@ -1,12 +1,7 @@
 import { parseArgs } from 'node:util'
 import { isGatewayError, describeError } from '../errors.js'
-import { configCheck } from './config-check.js'
-import { versionReport } from './version.js'
-import { runGateway } from '../main.js'
-import { ledgerCommand } from './ledger-command.js'
-import { simulateCommand } from './simulate-command.js'
-import { rebuildCommand, verifyCommand } from './state-commands.js'
-import { summarizeCommand } from './summarize-command.js'
+// Commands are imported when they run: `ledger` or `status` should not pay for loading
+// the gateway, the model runtime and the web app (a CLI start took ~0.8 s that way).
 
 export interface CliIo {
   stdout: { write(s: string): unknown }
@@ -50,23 +45,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'version':
       case '--version':
       case '-v':
-        io.stdout.write(versionReport())
+        io.stdout.write((await import('./version.js')).versionReport())
         return 0
       case 'start': {
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } })
         if (values.config === undefined) return usageError(io, 'start: --config <file> is required')
-        return runGateway({ configFile: values.config, env: io.env })
+        return (await import('../main.js')).runGateway({ configFile: values.config, env: io.env })
       }
       case 'ledger':
-        return ledgerCommand(rest, io)
+        return (await import('./ledger-command.js')).ledgerCommand(rest, io)
       case 'simulate':
-        return simulateCommand(rest, io)
+        return (await import('./simulate-command.js')).simulateCommand(rest, io)
       case 'rebuild':
-        return rebuildCommand(rest, io)
+        return (await import('./state-commands.js')).rebuildCommand(rest, io)
       case 'verify':
-        return verifyCommand(rest, io)
+        return (await import('./state-commands.js')).verifyCommand(rest, io)
       case 'summarize':
-        return summarizeCommand(rest, io)
+        return (await import('./summarize-command.js')).summarizeCommand(rest, io)
       case 'config': {
         const [sub, ...args] = rest
         if (sub !== 'check') return usageError(io, sub === undefined ? 'config: missing subcommand (try "config check <file>")' : `config: unknown subcommand "${sub}"`)
@@ -81,7 +76,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         }
         const file = positionals[0]
         if (file === undefined || positionals.length > 1) return usageError(io, 'config check: expects exactly one file, e.g. "shiftscribe config check /etc/shiftscribe/gateway.yaml"')
-        return configCheck(file, { print: values.print ?? false }, io)
+        return (await import('./config-check.js')).configCheck(file, { print: values.print ?? false }, io)
       }
       default:
         return usageError(io, `unknown command "${command}"`)

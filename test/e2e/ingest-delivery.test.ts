@@ -2,7 +2,8 @@
 // the right keys and schema; kill -9 of the gateway while the simulator publishes at
 // ≥ 5,000/s loses nothing; a 30 s local Kafka outage loses nothing and the journal drains.
 // Duplicates are allowed (at-least-once) and reported.
-import { spawnSync } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
+import { promisify } from 'node:util'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { readingMessageSchema } from '../../src/bus/messages.js'
@@ -13,6 +14,7 @@ import { dedupeReadings, readTopic, type TopicReader } from '../helpers/kafka-re
 import { createTeardown } from '../helpers/teardown.js'
 import { waitFor } from '../helpers/wait-for.js'
 
+const execFileAsync = promisify(execFile)
 const teardown = createTeardown()
 afterEach(() => teardown.run())
 
@@ -44,10 +46,15 @@ function simulate(fixture: GatewayFixture, count: number, ratePerS: number, seed
   })
 }
 
-function ledger(fixture: GatewayFixture) {
-  const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'cli', 'index.js'), 'ledger', '--config', fixture.configFile, '--json'], { encoding: 'utf8' })
+/**
+ * The ledger, read by the CLI in a child process. Asynchronously: the simulator runs in this
+ * process, and a blocking spawn would stall its publishing.
+ */
+async function ledger(fixture: GatewayFixture) {
+  const r = await execFileAsync(process.execPath, [join(repoRoot, 'dist', 'cli', 'index.js'), 'ledger', '--config', fixture.configFile, '--json'], { encoding: 'utf8' })
   return JSON.parse(r.stdout) as { received: number; journaled: number; quarantined: number; delivered: number; pending: number; dropped: number; balanced: boolean }
 }
+const poll = { intervalMs: 500 }
 
 /** Waits until every published reading is in the topic; returns distinct and duplicate counts. */
 async function expectAllReadings(r: TopicReader, expected: number, fixture: GatewayFixture) {
@@ -73,8 +80,8 @@ describe('ingest delivery (real mosquitto and Kafka)', () => {
     await expectAllReadings(r, sim.good, fixture)
     const first = r.messages[0]
     expect(first?.headers).toMatchObject({ schema: 'shiftscribe.reading', 'schema-version': '1', 'content-type': 'application/json' })
-    await waitFor(() => ledger(fixture).pending === 0, { what: 'journal drained' })
-    expect(ledger(fixture)).toMatchObject({ received: 100_000, delivered: 100_000, balanced: true })
+    await waitFor(async () => (await ledger(fixture)).pending === 0, { ...poll, what: 'journal drained' })
+    expect(await ledger(fixture)).toMatchObject({ received: 100_000, delivered: 100_000, balanced: true })
   })
 
   it('loses nothing when the gateway is killed with SIGKILL three times while the simulator publishes at ≥ 5,000/s', async () => {
@@ -99,8 +106,8 @@ describe('ingest delivery (real mosquitto and Kafka)', () => {
     expect(sim.ratePerS).toBeGreaterThanOrEqual(5_000)
     const r = await reader(fixture.topics.readings)
     await expectAllReadings(r, sim.good, fixture)
-    await waitFor(() => ledger(fixture).pending === 0, { what: 'journal drained' })
-    expect(ledger(fixture).balanced).toBe(true)
+    await waitFor(async () => (await ledger(fixture)).pending === 0, { ...poll, what: 'journal drained' })
+    expect((await ledger(fixture)).balanced).toBe(true)
   })
 
   it('loses nothing while the local Kafka is down for 30 s, and drains the journal after', async () => {
@@ -112,19 +119,19 @@ describe('ingest delivery (real mosquitto and Kafka)', () => {
     expect(spawnSync(services, ['down', 'kafka-local'], { stdio: 'inherit' }).status).toBe(0)
     teardown.add('kafka-local back up', () => spawnSync(services, ['up', 'kafka-local'], { stdio: 'inherit' }))
     const stoppedAt = Date.now()
-    await waitFor(() => ledger(fixture).pending > 10_000, { timeoutMs: 30_000, what: 'the journal to buffer' })
-    const buffered = ledger(fixture).pending
+    await waitFor(async () => (await ledger(fixture)).pending > 10_000, { ...poll, timeoutMs: 30_000, what: 'the journal to buffer' })
+    const buffered = (await ledger(fixture)).pending
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, stoppedAt + 30_000 - Date.now())))
     expect(gw.child.exitCode).toBeNull()
     expect(gw.output()).toContain('Kafka unavailable')
     expect(spawnSync(services, ['up', 'kafka-local'], { stdio: 'inherit' }).status).toBe(0)
     const sim = await running
     expect(sim.published).toBe(80_000)
-    await waitFor(() => ledger(fixture).pending === 0, { timeoutMs: 120_000, what: 'journal drained after the outage' })
+    await waitFor(async () => (await ledger(fixture)).pending === 0, { ...poll, timeoutMs: 120_000, what: 'journal drained after the outage' })
     console.log(`[kafka outage] ${buffered} readings buffered in the journal during the outage`)
     const r = await reader(fixture.topics.readings)
     await expectAllReadings(r, sim.good, fixture)
-    expect(ledger(fixture)).toMatchObject({ received: 80_000, delivered: 80_000, dropped: 0, balanced: true })
+    expect(await ledger(fixture)).toMatchObject({ received: 80_000, delivered: 80_000, dropped: 0, balanced: true })
     expect(gw.output()).toContain('Kafka sends succeed again')
   })
 })
