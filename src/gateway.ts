@@ -131,19 +131,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
       clock,
       onDelivered: (_records, sendMs) => metrics.observeSend(sendMs),
     })
-    const subscriber = createMqttSubscriber({
-      settings: { ...config.mqtt, filters: config.mqtt.subscriptions.map((s) => s.filter) },
-      parse: createMessageParser({
-        mapTopic: createTopicMapper(config.mqtt.subscriptions, config.site),
-        maxPayloadBytes: config.mqtt.maxPayloadBytes,
-        maxReadings: config.mqtt.maxReadingsPerMessage,
-      }),
-      journal: j,
-      log,
-      clock,
-      connect: deps.connectMqtt,
-      onJournaled: () => pump.notify(),
-    })
+    const subscriber = !config.mqtt.enabled
+      ? undefined
+      : createMqttSubscriber({
+          settings: { ...config.mqtt, filters: config.mqtt.subscriptions.map((s) => s.filter) },
+          parse: createMessageParser({
+            mapTopic: createTopicMapper(config.mqtt.subscriptions, config.site),
+            maxPayloadBytes: config.mqtt.maxPayloadBytes,
+            maxReadings: config.mqtt.maxReadingsPerMessage,
+          }),
+          journal: j,
+          log,
+          clock,
+          connect: deps.connectMqtt,
+          onJournaled: () => pump.notify(),
+        })
     await pump.start()
     started.push(pump)
 
@@ -319,10 +321,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
       }
     }
 
-    await subscriber.start()
-    started.push(subscriber)
+    if (subscriber !== undefined) {
+      await subscriber.start()
+      started.push(subscriber)
+    }
     const l = j.ledger()
-    log.info({ site: config.site, pending: l.pending, journal: config.journal.file }, 'gateway started')
+    log.info(
+      { site: config.site, stages: started.map((st) => st.name), pending: l.pending, journal: config.journal.file },
+      subscriber === undefined ? 'gateway started (mqtt.enabled is false: no ingest)' : 'gateway started',
+    )
   }
 
   async function stopAll(): Promise<void> {

@@ -8,7 +8,7 @@ import type { CliIo } from './run-cli.js'
 /** `shiftscribe config check <file>`: exit 0 with a one-line summary, or 2 with every problem. */
 export function configCheck(file: string, options: { print: boolean }, io: CliIo): number {
   try {
-    const { config, warnings, overrides } = loadConfigFile(file, { env: io.env, fileExists: existsSync })
+    const { config, warnings, overrides } = loadConfigFile(file, { env: io.env, fileExists: existsSync, unsetSystemdDirectories: 'warn' })
     for (const w of warnings) io.stderr.write(`warning:${formatIssue(w).slice(3)}\n`)
     if (overrides.length > 0) io.stderr.write(`env overrides: ${overrides.join(', ')}\n`)
     if (options.print) io.stdout.write(stringify(redact(config)))
@@ -27,11 +27,27 @@ export function configCheck(file: string, options: { print: boolean }, io: CliIo
   }
 }
 
+/** The stages this config runs, in start order (see README "Stages"). */
+export function enabledStages(config: Config): string[] {
+  const aggregate = config.aggregate.enabled
+  return [
+    'journal',
+    'pump',
+    ...(aggregate ? ['state', 'outbox'] : []),
+    ...(aggregate && config.narrate.enabled ? ['llm', 'narrate'] : []),
+    ...(aggregate ? ['aggregate'] : []),
+    ...(config.kafka.central.enabled ? ['forward'] : []),
+    ...(aggregate && config.http.enabled ? ['http'] : []),
+    ...(config.mqtt.enabled ? ['mqtt'] : []),
+  ]
+}
+
 export function summarize(config: Config): string {
   const subs = config.mqtt.subscriptions.length
   return [
+    `stages ${enabledStages(config).join(' → ')}`,
     `site ${config.site} (${config.timeZone})`,
-    `mqtt ${config.mqtt.url} (${subs} subscription${subs === 1 ? '' : 's'})`,
+    `mqtt ${config.mqtt.enabled ? `${config.mqtt.url} (${subs} subscription${subs === 1 ? '' : 's'})` : 'off'}`,
     `local kafka ${config.kafka.local.brokers.join(',')}`,
     `central kafka ${config.kafka.central.enabled ? config.kafka.central.brokers.join(',') : 'off'}`,
     `llm ${config.llm.enabled ? `${config.llm.modelPath} (${config.llm.threads} thread${config.llm.threads === 1 ? '' : 's'})` : 'off'}`,

@@ -175,4 +175,32 @@ forward:
     expect(issuesOf(central('      password: a\n      passwordFile: /b')).map((i) => i.path)).toEqual(['kafka.central.sasl.password'])
     expect(issuesOf(central('      passwordFile: /b', '    tls:\n      certFile: /c.pem\n')).map((i) => i.path)).toEqual(['kafka.central.tls.certFile'])
   })
+  it('expands ${CREDENTIALS_DIRECTORY} and the other systemd directories, and nothing else', () => {
+    const text = `${MINIMAL}dataDir: \${STATE_DIRECTORY}\nhttp:\n  tokenFile: \${CREDENTIALS_DIRECTORY}/http-token\n`
+    const { config } = parseConfigText(text, 'test.yaml', { env: { CREDENTIALS_DIRECTORY: '/run/credentials/shiftscribe.service/', STATE_DIRECTORY: '/var/lib/shiftscribe' } })
+    expect(config.http.tokenFile).toBe('/run/credentials/shiftscribe.service/http-token')
+    expect(config.journal.file).toBe('/var/lib/shiftscribe/journal.db')
+    const unset = issuesOf(text, { STATE_DIRECTORY: '/s' })
+    expect(unset).toEqual([expect.objectContaining({ path: 'http.tokenFile', line: 9, message: '${CREDENTIALS_DIRECTORY} is not set' })])
+    expect(unset[0]?.hint).toContain('LoadCredential=')
+    expect(issuesOf(`${MINIMAL}dataDir: \${HOME}/x\n`, { HOME: '/root' })[0]).toMatchObject({ path: 'dataDir', message: 'unknown variable ${HOME}' })
+    // config check by hand, outside the unit: a warning, the value left as written.
+    const checked = parseConfigText(text, 'test.yaml', { env: { STATE_DIRECTORY: '/s' }, unsetSystemdDirectories: 'warn' })
+    expect(checked.config.http.tokenFile).toBe('${CREDENTIALS_DIRECTORY}/http-token')
+    expect(checked.warnings.map((w) => w.path)).toContain('http.tokenFile')
+  })
+
+  it('switches stages off and warns about stages that cannot run', () => {
+    const { config, warnings } = parseConfigText(`${MINIMAL}aggregate:\n  enabled: false\n`, 'test.yaml', { env: {} })
+    expect(config.mqtt.enabled).toBe(true)
+    expect(config.lifecycle.stopTimeoutS).toBe(60)
+    expect(warnings.map((w) => w.message)).toEqual([
+      'narrate is on but aggregate is off: it reads the state database, so it will not run',
+      'http is on but aggregate is off: it reads the state database, so it will not run',
+    ])
+    const off = 'site: plant-a\nmqtt:\n  enabled: false\n  subscriptions: []\naggregate:\n  enabled: false\nnarrate:\n  enabled: false\nhttp:\n  enabled: false\n'
+    const idle = parseConfigText(off, 'test.yaml', { env: {} })
+    expect(idle.config.mqtt.enabled).toBe(false)
+    expect(idle.warnings.map((w) => w.message)).toEqual(['every stage is off: the gateway would do nothing'])
+  })
 })

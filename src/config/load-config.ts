@@ -58,6 +58,12 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv
   readFile?: (path: string) => string
   fileExists?: (path: string) => boolean
+  /**
+   * `${CREDENTIALS_DIRECTORY}` & co. that the environment does not set: an error (default,
+   * the gateway needs the paths) or a warning with the value left as written (`config check`
+   * run by hand outside the unit).
+   */
+  unsetSystemdDirectories?: 'error' | 'warn'
 }
 
 export function formatIssue(issue: ConfigIssue): string {
@@ -106,6 +112,10 @@ export function parseConfigText(text: string, file: string, options: LoadConfigO
 
   const envByPath = new Map<string, EnvOverride>()
   const issues: ConfigIssue[] = []
+  const directoryWarnings: ConfigIssue[] = []
+  expandSystemdDirectories(raw as Record<string, unknown>, [], env, (path, message, hint, unset) =>
+    (unset && options.unsetSystemdDirectories === 'warn' ? directoryWarnings : issues).push({ path: path.join('.'), line: lineOf(doc, lineCounter, path), message, hint }),
+  )
   for (const override of ENV_OVERRIDES) {
     const value = env[override.env]
     if (value === undefined || value === '') continue
@@ -127,7 +137,7 @@ export function parseConfigText(text: string, file: string, options: LoadConfigO
   const parsed = result.data
   const secretIssues: ConfigIssue[] = []
   let password = parsed.mqtt.password
-  if (parsed.mqtt.passwordFile !== undefined) {
+  if (parsed.mqtt.passwordFile !== undefined && !parsed.mqtt.passwordFile.includes('${')) {
     try {
       password = (options.readFile ?? ((p: string) => readFileSync(p, 'utf8')))(parsed.mqtt.passwordFile).replace(/\r?\n$/, '')
     } catch (err) {
@@ -156,7 +166,7 @@ export function parseConfigText(text: string, file: string, options: LoadConfigO
     },
   })
 
-  const warnings: ConfigIssue[] = []
+  const warnings: ConfigIssue[] = [...directoryWarnings]
   const fileExists = options.fileExists
   if (config.llm.enabled && fileExists && !fileExists(config.llm.modelPath)) {
     warnings.push({
@@ -181,6 +191,22 @@ export function parseConfigText(text: string, file: string, options: LoadConfigO
       message: `the local topics keep ${config.forward.localRetentionHours} h, shorter than forward.maxOutageHours (${config.forward.maxOutageHours} h): a longer uplink outage loses messages`,
       hint: 'raise localRetentionHours (and check the local Kafka has the disk for it) or lower maxOutageHours',
     })
+  }
+  for (const [stage, path] of [
+    ['narrate', ['narrate', 'enabled']],
+    ['http', ['http', 'enabled']],
+  ] as const) {
+    if (config[stage].enabled && !config.aggregate.enabled) {
+      warnings.push({
+        path: path.join('.'),
+        line: lineOf(doc, lineCounter, [...path]),
+        message: `${stage} is on but aggregate is off: it reads the state database, so it will not run`,
+        hint: `set aggregate.enabled: true, or ${stage}.enabled: false`,
+      })
+    }
+  }
+  if (!config.mqtt.enabled && !config.aggregate.enabled && !config.kafka.central.enabled) {
+    warnings.push({ path: 'mqtt.enabled', line: lineOf(doc, lineCounter, ['mqtt', 'enabled']), message: 'every stage is off: the gateway would do nothing', hint: 'turn on at least mqtt, aggregate or kafka.central' })
   }
   const sasl = config.kafka.central.enabled ? config.kafka.central.sasl : undefined
   if (sasl?.passwordFile !== undefined && fileExists && !fileExists(sasl.passwordFile)) {
@@ -368,4 +394,43 @@ function setIn(obj: Record<string, unknown>, path: readonly string[], value: unk
   })
   const last = path[path.length - 1]
   if (last !== undefined) cur[last] = value
+}
+
+/** The directories systemd passes to a unit; `${NAME}` in any config string expands to them. */
+export const SYSTEMD_DIRECTORIES = ['CREDENTIALS_DIRECTORY', 'STATE_DIRECTORY', 'CONFIGURATION_DIRECTORY'] as const
+const DIRECTORY_REF = /\$\{([A-Z_]+)\}/g
+
+/**
+ * Expands `${CREDENTIALS_DIRECTORY}`, `${STATE_DIRECTORY}` and `${CONFIGURATION_DIRECTORY}` in
+ * string values, so one config works under systemd (`tokenFile: ${CREDENTIALS_DIRECTORY}/http-token`).
+ * Nothing else is expanded: other `${…}` are reported, not silently kept.
+ */
+function expandSystemdDirectories(
+  node: Record<string, unknown> | unknown[],
+  path: (string | number)[],
+  env: NodeJS.ProcessEnv,
+  report: (path: (string | number)[], message: string, hint: string, unset: boolean) => void,
+): void {
+  const entries: [string | number, unknown][] = Array.isArray(node) ? node.map((v, i) => [i, v]) : Object.entries(node)
+  for (const [key, value] of entries) {
+    const here = [...path, key]
+    if (typeof value === 'string' && value.includes('${')) {
+      const expanded = value.replace(DIRECTORY_REF, (whole, name: string) => {
+        if (!(SYSTEMD_DIRECTORIES as readonly string[]).includes(name)) {
+          report(here, `unknown variable ${whole}`, `only ${SYSTEMD_DIRECTORIES.map((d) => '${' + d + '}').join(', ')} are expanded`, false)
+          return whole
+        }
+        const dir = env[name]
+        if (dir === undefined || dir === '') {
+          report(here, `${whole} is not set`, name === 'CREDENTIALS_DIRECTORY' ? 'systemd sets it when the unit has LoadCredential=; outside systemd, write the path' : 'systemd sets it for the unit; outside systemd, write the path', true)
+          return whole
+        }
+        return dir.replace(/\/+$/, '')
+      })
+      if (Array.isArray(node)) node[key as number] = expanded
+      else node[key as string] = expanded
+    } else if (typeof value === 'object' && value !== null) {
+      expandSystemdDirectories(value as Record<string, unknown>, here, env, report)
+    }
+  }
 }

@@ -129,6 +129,8 @@ function checkPattern(filter: string, pattern: string, ctx: z.RefinementCtx): vo
 
 const mqttSchema = z
   .strictObject({
+    /** The ingest stage (MQTT → journal). Off: a box that only aggregates, narrates or forwards what is already in its local Kafka. */
+    enabled: z.boolean().default(true),
     url: mqttUrl.default('mqtt://127.0.0.1:1883'),
     /** Stable client id: the broker keeps the persistent session (and queued QoS1 messages) under it. Default: shiftscribe-<site>. */
     clientId: z.string().min(1).max(128).optional(),
@@ -145,9 +147,12 @@ const mqttSchema = z
     maxPayloadBytes: z.number().int().min(16).max(268435455).default(65536),
     /** A JSON array payload with more readings than this is quarantined. */
     maxReadingsPerMessage: z.number().int().min(1).max(100000).default(1000),
-    subscriptions: z.array(subscriptionSchema).min(1, 'needs at least one subscription'),
+    subscriptions: z.array(subscriptionSchema).default([]),
   })
   .superRefine((m, ctx) => {
+    if (m.enabled && m.subscriptions.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['subscriptions'], message: 'needs at least one subscription (or mqtt.enabled: false)' })
+    }
     if (m.password !== undefined && m.passwordFile !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['password'], message: 'set either password or passwordFile, not both' })
     }
@@ -426,6 +431,19 @@ const httpSchema = z
   })
   .prefault({})
 
+const lifecycleSchema = z
+  .strictObject({
+    /**
+     * On SIGTERM/SIGINT the stages stop in reverse order, each within its own bound (pump
+     * drain, LLM job deadline); if all of that takes longer than this, the process exits 1
+     * anyway (the journal is durable, so nothing is lost). Keep it below systemd's TimeoutStopSec.
+     */
+    stopTimeoutS: z.number().int().min(1).max(3600).default(60),
+    /** The systemd watchdog (WatchdogSec=) is pinged only while the event loop's delay stays below this. */
+    watchdogMaxEventLoopDelayMs: z.number().int().min(100).max(600000).default(10000),
+  })
+  .prefault({})
+
 const logSchema = z
   .strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
@@ -442,6 +460,7 @@ export const configSchema = z.strictObject({
   /** The plant's IANA time zone: shifts and reports follow it, DST included. */
   timeZone: timeZone.default('UTC'),
   log: logSchema,
+  lifecycle: lifecycleSchema,
   mqtt: mqttSchema,
   journal: journalSchema,
   pump: pumpSchema,
