@@ -18,6 +18,8 @@ Usage:
 Commands:
   start --config <file>           run the gateway (until SIGTERM/SIGINT)
   simulate [options]              publish a simulated plant over MQTT (--help for options)
+  status (--config <file> | --url <u>) [--json]
+                                  ask the running gateway: each stage's health, ledger, lags
   ledger --config <file> [--json] print the loss ledger from the journal (works while running)
   rebuild --config <file> --into <db>   replay factory.readings into a fresh state database
   verify --config <file> [--keep]  compare the live state database with a rebuild (exit 1 if they differ)
@@ -52,6 +54,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (values.config === undefined) return usageError(io, 'start: --config <file> is required')
         return (await import('../main.js')).runGateway({ configFile: values.config, env: io.env })
       }
+      case 'status':
+        return (await import('./status-command.js')).statusCommand(rest, io)
       case 'ledger':
         return (await import('./ledger-command.js')).ledgerCommand(rest, io)
       case 'simulate':
