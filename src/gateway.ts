@@ -334,8 +334,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   async function stopAll(): Promise<void> {
     for (const stage of started.splice(0).reverse()) {
+      const t0 = clock.now()
       try {
         await stage.stop()
+        log.info({ stage: stage.name, ms: clock.now() - t0 }, 'stage stopped')
       } catch (err) {
         log.error({ stage: stage.name, err: describeError(err) }, 'stage failed to stop cleanly')
       }
