@@ -17,7 +17,7 @@
 //   (with the gateway and simulator logs and the anomaly truth beside it). The two newest
 //   earlier runs are kept for a look; older run folders are deleted. Their Kafka topics stay
 //   until the brokers' retention (7 days or 1 GiB per partition) empties them.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -199,6 +199,19 @@ function tail(file: string, lines: number): string {
   } catch {
     return '(no log)'
   }
+}
+
+/**
+ * Runs a command and captures its output. Never spawnSync here: tsx relays a signal to this
+ * process and SIGKILLs it when it does not acknowledge within 30 ms, which a blocked event loop cannot.
+ */
+function capture(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    execFile(cmd, args, { cwd: REPO, env: options.env ?? process.env, timeout: options.timeoutMs ?? 0, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1
+      resolvePromise({ status: code, stdout, stderr })
+    })
+  })
 }
 
 /** Runs a setup command to completion, passing its output through (prefixed); resolves with the exit code and output. */
@@ -465,8 +478,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     if (startedServices.length === 0) return []
     const names = [...startedServices]
     say(`demo: stopping ${names.join(', ')} (started by the demo)`)
-    const r = spawnSync(SERVICES_SCRIPT, ['down', ...names], { cwd: REPO, encoding: 'utf8' })
-    if (r.status !== 0) say(`demo: scripts/services down failed (${r.status}): ${(r.stderr ?? '').trim()}`)
+    const r = await capture(SERVICES_SCRIPT, ['down', ...names])
+    if (r.status !== 0) say(`demo: scripts/services down failed (${r.status}): ${r.stderr.trim()}`)
     else startedServices.length = 0
     return names
   }
@@ -498,7 +511,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
   // 1. Services: those not answering now are the ones this run starts (and later stops).
   if (options.services) {
-    const down = SERVICE_NAMES.filter((name) => spawnSync(SERVICES_SCRIPT, ['status', name], { cwd: REPO, stdio: 'ignore' }).status !== 0)
+    const answering = await Promise.all(SERVICE_NAMES.map(async (name) => (await capture(SERVICES_SCRIPT, ['status', name])).status === 0))
+    const down = SERVICE_NAMES.filter((_, i) => !answering[i])
     if (down.length === 0) say('demo: services already running: mosquitto, kafka-local, kafka-central')
     else {
       say(`demo: starting ${down.join(', ')} (scripts/services up)`)
@@ -762,7 +776,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     // The ledger as the gateway left it (the journal file; the API's last look was before the drain).
     let ledger: { received: number; journaled: number; quarantined: number; delivered: number; pending: number; balanced: boolean } | undefined
     if (gateway) {
-      const r = spawnSync(process.execPath, [CLI, 'ledger', '--config', configFile, '--json'], { cwd: REPO, env: childEnv, encoding: 'utf8', timeout: 30_000 })
+      const r = await capture(process.execPath, [CLI, 'ledger', '--config', configFile, '--json'], { env: childEnv, timeoutMs: 30_000 })
       try {
         ledger = JSON.parse(r.stdout) as typeof ledger
       } catch {
