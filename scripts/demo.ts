@@ -184,6 +184,14 @@ function alive(pid: number | undefined): boolean {
   }
 }
 
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
 /** The process's command line, or undefined when it is gone (Linux /proc). */
 function cmdline(pid: number): string[] | undefined {
   try {
@@ -395,12 +403,12 @@ async function tidyEarlierRuns(demoDir: string): Promise<void> {
     ].filter((p) => p.pid !== undefined && (cmdline(p.pid) ?? []).includes(p.mark))
     for (const p of leftovers) {
       say(`demo: stopping the ${p.what} (pid ${p.pid}) that an earlier demo run (${run}) left behind`)
-      process.kill(p.pid as number, 'SIGTERM')
+      signalPid(p.pid as number, 'SIGTERM')
     }
     for (const p of leftovers) {
       const deadline = Date.now() + 30_000
       while (alive(p.pid) && Date.now() < deadline) await sleep(200)
-      if (alive(p.pid)) process.kill(p.pid as number, 'SIGKILL')
+      if (alive(p.pid)) signalPid(p.pid as number, 'SIGKILL')
     }
   }
   const old = runs.filter((r) => !busy.has(r)).slice(0, -KEEP_RUNS || undefined)
@@ -468,6 +476,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     process.exit(130)
   }
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal)
+  // A closed terminal (SIGHUP) must not crash the orderly stop on a failed write.
+  process.stdout.on('error', () => undefined)
   // If this process dies of a bug, it must not leave the detached children running.
   process.on('exit', () => {
     for (const c of [simulator?.child, gateway?.child]) if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
@@ -509,25 +519,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   savePids()
   say(`demo: run ${id} (files in ${rel(runDir)})`)
 
-  // 1. Services: those not answering now are the ones this run starts (and later stops).
-  if (options.services) {
-    const answering = await Promise.all(SERVICE_NAMES.map(async (name) => (await capture(SERVICES_SCRIPT, ['status', name])).status === 0))
-    const down = SERVICE_NAMES.filter((_, i) => !answering[i])
-    if (down.length === 0) say('demo: services already running: mosquitto, kafka-local, kafka-central')
-    else {
-      say(`demo: starting ${down.join(', ')} (scripts/services up)`)
-      // Counted as ours before `up` returns, so a Ctrl-C meanwhile still stops them.
-      startedServices.push(...down)
-      const r = await runStep(SERVICES_SCRIPT, ['up', ...down], '  services: ', (c) => (setupChild = c))
-      // Someone else's start that `up` only waited for is not ours to stop.
-      const notOurs = new Set([...r.output.matchAll(/^(mosquitto|kafka-local|kafka-central) already (?:running|started)/gm)].map((m) => m[1]))
-      for (const name of notOurs) startedServices.splice(startedServices.indexOf(name as string), 1)
-      if (stopped()) return finishEarly()
-      if (r.code !== 0) return fail('the services did not come up (see above; docs/demo.md, "Troubleshooting")')
-    }
-  }
-
-  // 2. The per-run config, derived from config/demo.yaml.
+  // 1. The per-run config, derived from config/demo.yaml.
   const raw = parseYaml(readFileSync(DEMO_CONFIG, 'utf8')) as Record<string, unknown>
   const section = (key: string): Record<string, unknown> => {
     const v = raw[key]
@@ -565,6 +557,35 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   } catch (err) {
     return fail(`config/demo.yaml does not make a valid gateway config:\n${describeError(err)}`)
   }
+  // Checked before any service starts: failing then costs nothing.
+  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host
+  const base = `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`
+  const portError = await portFree(config.http.host, config.http.port)
+  if (portError !== undefined) {
+    const hint =
+      portError.code === 'EADDRINUSE'
+        ? `something else listens there (see: ss -ltnp 'sport = :${config.http.port}'); pass --http-port <n> or stop it`
+        : describeError(portError)
+    return fail(`the page's port ${config.http.host}:${config.http.port} is not free: ${hint}`)
+  }
+
+  // 2. Services: those not answering now are the ones this run starts (and later stops).
+  if (options.services) {
+    const answering = await Promise.all(SERVICE_NAMES.map(async (name) => (await capture(SERVICES_SCRIPT, ['status', name])).status === 0))
+    const down = SERVICE_NAMES.filter((_, i) => !answering[i])
+    if (down.length === 0) say('demo: services already running: mosquitto, kafka-local, kafka-central')
+    else {
+      say(`demo: starting ${down.join(', ')} (scripts/services up)`)
+      // Counted as ours before `up` returns, so a Ctrl-C meanwhile still stops them.
+      startedServices.push(...down)
+      const r = await runStep(SERVICES_SCRIPT, ['up', ...down], '  services: ', (c) => (setupChild = c))
+      // Someone else's start that `up` only waited for is not ours to stop.
+      const notOurs = new Set([...r.output.matchAll(/^(mosquitto|kafka-local|kafka-central) already (?:running|started)/gm)].map((m) => m[1]))
+      for (const name of notOurs) startedServices.splice(startedServices.indexOf(name as string), 1)
+      if (stopped()) return finishEarly()
+      if (r.code !== 0) return fail('the services did not come up (see above; docs/demo.md, "Troubleshooting")')
+    }
+  }
 
   // 3. The model, 4. the build.
   const modelPath = resolve(REPO, config.llm.modelPath)
@@ -587,16 +608,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   }
 
   // 5. The gateway, in its own process group (a terminal Ctrl-C reaches only the demo, which stops it in order).
-  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host
-  const base = `http://${host.includes(':') ? `[${host}]` : host}:${config.http.port}`
-  const portError = await portFree(config.http.host, config.http.port)
-  if (portError !== undefined) {
-    const hint =
-      portError.code === 'EADDRINUSE'
-        ? `something else listens there (see: ss -ltnp 'sport = :${config.http.port}'); pass --http-port <n> or stop it`
-        : describeError(portError)
-    return fail(`the page's port ${config.http.host}:${config.http.port} is not free: ${hint}`)
-  }
   const gatewayLog = join(runDir, 'gateway.log')
   const gatewayFd = openSync(gatewayLog, 'a')
   const gwChild = spawn(process.execPath, [CLI, 'start', '--config', configFile], { cwd: REPO, env: childEnv, detached: true, stdio: ['ignore', gatewayFd, gatewayFd] })
