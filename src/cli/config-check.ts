@@ -45,13 +45,13 @@ export function enabledStages(config: Config): string[] {
 export function summarize(config: Config): string {
   const subs = config.mqtt.subscriptions.length
   return [
-    `stages ${enabledStages(config).join(' → ')}`,
     `site ${config.site} (${config.timeZone})`,
     `mqtt ${config.mqtt.enabled ? `${config.mqtt.url} (${subs} subscription${subs === 1 ? '' : 's'})` : 'off'}`,
     `local kafka ${config.kafka.local.brokers.join(',')}`,
     `central kafka ${config.kafka.central.enabled ? config.kafka.central.brokers.join(',') : 'off'}`,
     `llm ${config.llm.enabled ? `${config.llm.modelPath} (${config.llm.threads} thread${config.llm.threads === 1 ? '' : 's'})` : 'off'}`,
     `http ${config.http.enabled ? `${config.http.host}:${config.http.port}` : 'off'}`,
+    `stages ${enabledStages(config).join(' → ')}`,
   ].join(', ')
 }
 

@@ -31,6 +31,7 @@ describe('shiftscribe (built CLI)', () => {
     expect(r.stderr).not.toContain('problem')
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^ok: config\/gateway\.example\.yaml — site plant-a \(Europe\/Berlin\)/)
+    expect(r.stdout).toContain('stages journal → pump → state → outbox → llm → narrate → aggregate → http → mqtt')
   })
 
   it('config check rejects a broken copy of the example with exit 2 and path-named errors', () => {
