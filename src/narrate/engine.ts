@@ -199,8 +199,9 @@ function aliasPlan(plan: Plan, toAlias: Map<string, string>): Plan {
   return { headline: pick(plan.headline), points: plan.points.map(pick) }
 }
 
-const planAsk = (kind: 'shift' | 'incident') => `Plan the ${kind === 'shift' ? 'shift summary' : 'incident report'}.`
-const freeAsk = (kind: 'shift' | 'incident') => `Write the ${kind === 'shift' ? 'shift summary' : 'incident report'}.`
+const WHAT = { shift: 'shift summary', incident: 'incident report', answer: 'answer to the question in the title' } as const
+const planAsk = (kind: keyof typeof WHAT) => `Plan the ${WHAT[kind]}.`
+const freeAsk = (kind: keyof typeof WHAT) => `Write the ${WHAT[kind]}.`
 
 const summaryJsonSchema = {
   type: 'object',
@@ -337,7 +338,7 @@ export function createLlmEngine(options: LlmEngineOptions): LlmEngine {
     if (info.state !== 'ready' || sequence === undefined) throw new GatewayError('LLM_UNAVAILABLE', `LLM ${info.state}${info.reason ? `: ${info.reason}` : ''}`)
     if (opts.signal?.aborted) throw new GatewayError('LLM_TIMEOUT', 'deadline passed before the model started')
     const mode = opts.mode ?? info.mode ?? 'plan'
-    const kind = set.kind === 'incident' ? 'incident' : 'shift'
+    const kind = set.kind
     const own = aliased(promptFacts(set))
     const facts = own.prompt
     const ids = facts.facts.map(([id]) => id)

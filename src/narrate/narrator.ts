@@ -61,6 +61,8 @@ export interface WriteOptions {
   llm?: boolean
   /** Store and publish (default true). */
   save?: boolean
+  /** The deterministic text behind the model (default: the shift or incident template of the set). */
+  template?: NarrativeText
 }
 
 export interface Narrator extends Service {
@@ -142,6 +144,8 @@ export function createNarrator(options: NarratorOptions): Narrator {
 
   /** The top anomaly must be reported: a text that does not name its sensor is not good enough. */
   function missesTopAnomaly(set: FactSet, text: NarrativeText): boolean {
+    const primary = set.facts.find((f) => f.id === set.primaryFactId)
+    if (primary !== undefined && !textOf(text).includes(primary.display)) return true
     const top = set.facts.find((f) => f.id === set.topAnomalyFactId)
     if (top === undefined) return false
     const sensor = top.scope.split('/')[2]
@@ -151,7 +155,7 @@ export function createNarrator(options: NarratorOptions): Narrator {
   async function write(set: FactSet, opts: WriteOptions = {}): Promise<Narrative> {
     const save = opts.save ?? true
     const names = knownNames()
-    const template = renderTemplate(set)
+    const template = opts.template ?? renderTemplate(set)
     const templateGrounding = checkGrounding(textOf(template), set, { knownNames: names })
     if (!templateGrounding.ok) log.warn({ id: set.id, unmatched: templateGrounding.unmatched, unknownNames: templateGrounding.unknownNames }, 'template narrative failed its own grounding check (a bug); publishing it anyway')
     const fallback = (reason: TemplateReason, detail?: string) =>
@@ -183,7 +187,7 @@ export function createNarrator(options: NarratorOptions): Narrator {
             return record(narrative(set, res.text, generator, grounding), save)
           }
           reason = 'ungrounded'
-          detail = grounding.ok ? 'does not mention the top anomaly' : [...grounding.unmatched, ...grounding.unknownNames.map((n) => `unknown name ${n}`)].join('; ')
+          detail = grounding.ok ? (set.primaryFactId !== undefined ? 'does not state the answer' : 'does not mention the top anomaly') : [...grounding.unmatched, ...grounding.unknownNames.map((n) => `unknown name ${n}`)].join('; ')
           log.info({ id: set.id, attempt, detail }, 'model text not grounded')
         } catch (err) {
           if (err instanceof GatewayError && err.code === 'LLM_TIMEOUT') {

@@ -66,6 +66,8 @@ export interface FactSet {
   names: string[]
   /** The fact id of the most important anomaly, when there is one. */
   topAnomalyFactId?: string
+  /** An answer's main fact: a text that does not state its value does not answer the question. */
+  primaryFactId?: string
 }
 
 /** The text of a narrative. */
