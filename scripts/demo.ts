@@ -9,7 +9,7 @@
 // - a fresh data directory per run (journal and state database: buckets, anomalies,
 //   narratives, and the aggregator's offsets, which live in the state database);
 // - run-unique names wherever state outlives the process: local topics
-//   `demo.<run>.readings|quarantine|anomalies|kpis|narratives`, central topics
+//   `demo.<run>.readings|quarantine|anomalies|kpis|narratives|questions|answers`, central topics
 //   `demo.<run>.summaries|anomalies|kpis`, the gateway id (hence the MQTT client id and the
 //   aggregate/forward consumer groups) `shiftscribe-demo-<run>`, and the MQTT topic prefix
 //   `factory/<run>` (a fresh persistent session that only sees this run's simulator);
@@ -540,7 +540,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   mqtt['sessionExpiryS'] = 3600
   const kafka = section('kafka')
   const local = (kafka['local'] ??= {}) as Record<string, unknown>
-  local['topics'] = Object.fromEntries(['readings', 'quarantine', 'anomalies', 'kpis', 'narratives'].map((t) => [t, `demo.${id}.${t}`]))
+  local['topics'] = Object.fromEntries(['readings', 'quarantine', 'anomalies', 'kpis', 'narratives', 'questions', 'answers'].map((t) => [t, `demo.${id}.${t}`]))
   const central = (kafka['central'] ??= {}) as Record<string, unknown>
   central['topics'] = Object.fromEntries(['summaries', 'anomalies', 'kpis'].map((t) => [t, `demo.${id}.${t}`]))
   const http = section('http')

@@ -11,6 +11,9 @@ export type ErrorCode =
   | 'LLM_UNAVAILABLE'
   | 'LLM_TIMEOUT'
   | 'LLM_INVALID_OUTPUT'
+  | 'RATE_LIMITED'
+  | 'QUEUE_FULL'
+  | 'UNAVAILABLE'
   | 'INTERNAL'
 
 export interface GatewayErrorOptions {

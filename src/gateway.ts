@@ -15,6 +15,7 @@ import { createForwarder, type ForwardRoute } from './forward/forwarder.js'
 import { createLlmEngine, type LlmEngineOptions } from './narrate/engine.js'
 import type { FactsOptions } from './narrate/facts.js'
 import { createNarrator, type Narrator } from './narrate/narrator.js'
+import { createAsker, type Asker } from './ask/asker.js'
 import { createOutbox } from './store/outbox.js'
 import { createRetention } from './store/retention.js'
 import { openStateDb, type StateDb } from './store/state-db.js'
@@ -98,6 +99,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   async function startAll(): Promise<void> {
     let stateDb: StateDb | undefined
     let narrator: Narrator | undefined
+    let asker: Asker | undefined
     const live = createLiveHub()
     let liveFeed: LiveFeed | undefined
     collectDefaultMetrics({ register: registry, prefix: 'shiftscribe_process_' })
@@ -154,6 +156,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       stateDb = db
       started.push({ name: 'state', start: async () => undefined, stop: async () => void db.close(), health: () => ({ ok: db.open, detail: config.store.file }) })
       const topics = config.kafka.local.topics
+      const asking = config.narrate.enabled && config.ask.enabled
       const headers = new Map<string, Record<string, Buffer>>()
       const outboxPump = createPump({
         name: 'outbox',
@@ -164,7 +167,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           return { topic: r.topic, headers: h }
         },
         bus,
-        topics: [topicSpec(topics.anomalies), topicSpec(topics.kpis), topicSpec(topics.narratives)],
+        topics: [topicSpec(topics.anomalies), topicSpec(topics.kpis), topicSpec(topics.narratives), ...(asking ? [topicSpec(topics.answers)] : [])],
         settings: config.pump,
         log,
         clock,
@@ -191,6 +194,26 @@ export function createGateway(deps: GatewayDeps): Gateway {
         await n.start()
         started.push(n)
         narrator = n
+        if (asking) {
+          await bus.ensureTopics([topicSpec(topics.questions)])
+          const a = createAsker({
+            db,
+            narrator: n,
+            facts: setup.facts,
+            calendar: stateProcessing(config).calendar,
+            settings: config.ask,
+            publish: { topic: topics.answers },
+            consumer: bus.createConsumer({ groupId: `${config.gatewayId}-ask`, topic: topics.questions }),
+            log,
+            clock,
+            registry,
+            onOutbox: () => outboxPump.notify(),
+            onAnswered: (ans) => live.publish({ type: 'answer', data: { id: ans.questionId, headline: ans.headline } }),
+          })
+          await a.start()
+          started.push(a)
+          asker = a
+        }
       }
       if (config.http.enabled) liveFeed = createLiveFeed({ db, site: config.site, live, clock })
       const processing = stateProcessing(config)
@@ -298,6 +321,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
                 },
               }
             : {}),
+          ...(asker !== undefined ? { ask: asker } : {}),
           ledger: () => j.ledger(),
           files: { journal: config.journal.file, state: config.store.file },
           calendar,

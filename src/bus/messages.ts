@@ -122,6 +122,56 @@ export const narrativeMessageSchema = z.object({
 })
 export type NarrativeMessage = z.infer<typeof narrativeMessageSchema>
 
+/** Question ids and askers: what may go into a Kafka key and a log line. */
+const questionId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . : -')
+const asker = z.string().regex(/^[A-Za-z0-9_.@:-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . @ : -')
+
+/** factory.questions, key = question id: a question for the gateway's question agent. */
+export const questionMessageSchema = z.object({
+  v: z.literal(SCHEMA_VERSION),
+  id: questionId,
+  /** Free text, untrusted; at most 500 characters after cleaning (the gateway refuses longer). */
+  question: z.string().min(1).max(4000),
+  askedBy: asker.optional(),
+  /** Where the answer should also go (`central`: forwarded to the central answers topic). */
+  replyTo: asker.optional(),
+})
+export type QuestionMessage = z.infer<typeof questionMessageSchema>
+
+/** factory.answers, key = question id: the answer, with the facts it used. */
+export const answerMessageSchema = z.object({
+  v: z.literal(SCHEMA_VERSION),
+  id: z.string().min(1),
+  questionId,
+  /** The question as cleaned by the gateway (control characters removed). */
+  question: z.string().max(4000),
+  askedBy: asker,
+  replyTo: asker.optional(),
+  site: segment,
+  scope: z.string().min(1),
+  /** How the question was understood (null: it could not be resolved, and the answer says so). */
+  understood: z
+    .object({
+      intent: z.string(),
+      label: z.string(),
+      start: z.number().int(),
+      end: z.number().int(),
+      notes: z.array(z.string()),
+    })
+    .nullable(),
+  headline: z.string().min(1).max(NARRATIVE_LIMITS.headline),
+  body: z.string().min(1).max(NARRATIVE_LIMITS.body),
+  highlights: z.array(z.string().min(1).max(NARRATIVE_LIMITS.highlight)).max(NARRATIVE_LIMITS.highlights),
+  facts: z.array(factSchema),
+  generator: z.union([
+    generatorSchema,
+    z.object({ type: z.literal('template'), reason: z.literal('unresolved'), detail: z.string().max(500).optional() }),
+  ]),
+  grounding: groundingSchema,
+  createdAt: z.number().int(),
+})
+export type AnswerMessage = z.infer<typeof answerMessageSchema>
+
 /** factory.anomalies, key `site/line/machine/sensor`: one message when an anomaly opens, one when it closes (same `id`). */
 export const anomalyMessageSchema = z.object({
   v: z.literal(SCHEMA_VERSION),

@@ -20,6 +20,7 @@ Commands:
   simulate [options]              publish a simulated plant over MQTT (--help for options)
   status (--config <file> | --url <u>) [--json]
                                   ask the running gateway: each stage's health, ledger, lags
+  ask --config <file> "<question>"  ask the running gateway a question about the plant (answered from the data)
   ledger --config <file> [--json] print the loss ledger from the journal (works while running)
   rebuild --config <file> --into <db>   replay factory.readings into a fresh state database
   verify --config <file> [--keep]  compare the live state database with a rebuild (exit 1 if they differ)
@@ -54,6 +55,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (values.config === undefined) return usageError(io, 'start: --config <file> is required')
         return (await import('../main.js')).runGateway({ configFile: values.config, env: io.env })
       }
+      case 'ask':
+        return (await import('./ask-command.js')).askCommand(rest, io)
       case 'status':
         return (await import('./status-command.js')).statusCommand(rest, io)
       case 'ledger':

@@ -181,6 +181,8 @@ const localTopicsSchema = z
     anomalies: kafkaTopic.default('factory.anomalies'),
     kpis: kafkaTopic.default('factory.kpis'),
     narratives: kafkaTopic.default('factory.narratives'),
+    questions: kafkaTopic.default('factory.questions'),
+    answers: kafkaTopic.default('factory.answers'),
   })
   .prefault({})
 
@@ -390,6 +392,21 @@ const llmSchema = z
   })
   .prefault({})
 
+const askSchema = z
+  .strictObject({
+    /** The question agent (needs `aggregate` and `narrate`): factory.questions, POST /api/ask, `shiftscribe ask`. */
+    enabled: z.boolean().default(true),
+    /** Longest question, characters. */
+    maxQuestionChars: z.number().int().min(20).max(4000).default(500),
+    /** Questions waiting; beyond it a question is refused at once. */
+    maxQueue: z.number().int().min(1).max(1000).default(16),
+    /** Questions one asker may ask per minute. */
+    perAskerPerMinute: z.number().int().min(1).max(600).default(10),
+    /** A question not answered by then gets the template answer. */
+    deadlineMs: z.number().int().min(100).max(600000).default(30000),
+  })
+  .prefault({})
+
 const narrateSchema = z
   .strictObject({
     /** Shift summaries and incident narratives (needs `aggregate`). Off: no narratives at all. */
@@ -477,6 +494,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   forward: forwardSchema,
   narrate: narrateSchema,
+  ask: askSchema,
   llm: llmSchema,
   http: httpSchema,
 })

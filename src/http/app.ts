@@ -7,7 +7,7 @@ import { statSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { describeError } from '../errors.js'
+import { describeError, isGatewayError } from '../errors.js'
 import type { LedgerCounts } from '../ingest/journal.js'
 import type { Log } from '../log.js'
 import type { Health } from '../service.js'
@@ -17,6 +17,7 @@ import type { StateDb } from '../store/state-db.js'
 import type { LiveHub } from './live-hub.js'
 import { HttpError, incidentsQuery, narrativesQuery, notFound, parseParams, sensorParams, sensorQuery, shiftParams, shiftsQuery } from './params.js'
 import { createReadModel, type Limits } from './read-model.js'
+import type { AnswerMessage } from '../bus/messages.js'
 import { createFrameCache, formatSseComment, formatSseFrame } from './sse.js'
 import { APP_CSS, APP_CSS_VERSION, APP_JS, APP_JS_VERSION } from './static.js'
 import { createFormats, errorPage, incidentsPage, overviewPage, sensorPage, shiftPage, shiftsPage, systemPage, type SystemView } from './views.js'
@@ -44,6 +45,12 @@ export interface HttpAppDeps {
   token?: string
   /** Regenerates a narrative by id; without it the endpoint is disabled (404). */
   regenerate?: (narrativeId: string) => Promise<{ id: string }>
+  /** The question agent: POST /api/ask (token) and GET /api/answers; without it they are 404. */
+  ask?: {
+    ask(input: { question: string; askedBy?: string }): Promise<AnswerMessage>
+    answer(questionId: string): AnswerMessage | undefined
+    list(limit?: number): AnswerMessage[]
+  }
   clock?: () => number
   /** The journal's loss ledger, for the system page. */
   ledger?: () => LedgerCounts
@@ -305,6 +312,38 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
     return n
   })
   app.get('/api/system', async () => systemView())
+
+  // Questions: POST /api/ask {"question": "…", "askedBy"?: "…"} with the bearer token answers
+  // it (waiting for the model, at most the ask deadline); answers are read without a token.
+  app.post('/api/ask', async (req) => {
+    const { ask } = deps
+    if (ask === undefined || expectedToken === undefined) throw notFound('questions are not enabled on this gateway (needs ask.enabled, narrate and an http token)')
+    if (!authorized(req.headers.authorization, expectedToken)) throw new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required')
+    const body = req.body as { question?: unknown; askedBy?: unknown } | undefined
+    if (typeof body?.question !== 'string') throw new HttpError(400, 'bad_request', 'body must be JSON {"question": "…"}')
+    if (body.askedBy !== undefined && typeof body.askedBy !== 'string') throw new HttpError(400, 'bad_request', 'askedBy must be a string')
+    try {
+      return await ask.ask({ question: body.question, askedBy: body.askedBy ?? 'page' })
+    } catch (err) {
+      if (isGatewayError(err, 'USAGE')) throw new HttpError(400, 'bad_request', err.message)
+      if (isGatewayError(err, 'RATE_LIMITED') || isGatewayError(err, 'QUEUE_FULL')) throw new HttpError(429, 'too_many_requests', err.message)
+      if (isGatewayError(err, 'UNAVAILABLE')) throw new HttpError(503, 'unavailable', err.message)
+      throw err
+    }
+  })
+  app.get('/api/answers', async (req) => {
+    if (deps.ask === undefined) throw notFound('questions are not enabled on this gateway')
+    const limit = Number((req.query as Record<string, unknown>).limit ?? 20)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new HttpError(400, 'bad_request', 'limit must be an integer from 1 to 200')
+    return { answers: deps.ask.list(limit) }
+  })
+  app.get('/api/answers/:id', async (req) => {
+    if (deps.ask === undefined) throw notFound('questions are not enabled on this gateway')
+    const id = (req.params as { id: string }).id
+    const a = deps.ask.answer(id)
+    if (a === undefined) throw notFound(`no answer to question ${id.slice(0, 64)}`)
+    return a
+  })
 
   // The one state change: POST /api/narratives/<id>/regenerate with the bearer token.
   app.post('/api/narratives/*', async (req) => {

@@ -3,7 +3,7 @@
 // event right now (its socket buffer is full) returns false and the event is dropped for it,
 // counted; a subscriber that throws is removed.
 
-export type LiveEventType = 'readings' | 'anomaly' | 'narrative' | 'shift'
+export type LiveEventType = 'readings' | 'anomaly' | 'narrative' | 'shift' | 'answer'
 
 export interface LiveEvent {
   type: LiveEventType

@@ -153,6 +153,15 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX narratives_by_period ON narratives (period_start);
   CREATE INDEX narratives_by_scope ON narratives (kind, scope, period_start);
   `,
+  // 3: answers of the question agent (the message as published, JSON).
+  `
+  CREATE TABLE answers (
+    question_id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+  );
+  CREATE INDEX answers_by_time ON answers (created_at);
+  `,
 ]
 
 export function openStateDb(file: string, options: { readonly?: boolean; synchronous?: 'normal' | 'full' } = {}): StateDb {

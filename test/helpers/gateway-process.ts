@@ -12,7 +12,7 @@ export interface GatewayFixture {
   id: string
   dir: string
   configFile: string
-  topics: { readings: string; quarantine: string; anomalies: string; kpis: string; narratives: string }
+  topics: { readings: string; quarantine: string; anomalies: string; kpis: string; narratives: string; questions: string; answers: string }
   centralTopics: { summaries: string; anomalies: string; kpis: string }
   site: string
   prefix: string
@@ -29,6 +29,8 @@ export function gatewayFixture(overrides: Record<string, Record<string, unknown>
     anomalies: `test.${id}.anomalies`,
     kpis: `test.${id}.kpis`,
     narratives: `test.${id}.narratives`,
+    questions: `test.${id}.questions`,
+    answers: `test.${id}.answers`,
   }
   const centralTopics = { summaries: `central.${id}.summaries`, anomalies: `central.${id}.anomalies`, kpis: `central.${id}.kpis` }
   const site = 'test-site'
