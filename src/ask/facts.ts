@@ -171,6 +171,11 @@ export function answerFacts(db: StateDb, questionId: string, r: Resolved, option
       const f = facts.add(`${what}.${x.m.line}/${x.m.machine}`, what, `${x.m.line}/${x.m.machine}`, x.v, unit, window, (d) => `${x.m.line}/${x.m.machine} ${d}${what === 'anomalies' ? ' anomalies' : ''}`)
       if (i === 0) primary = f
     })
+    // A tie is the answer too: one fact naming every machine that shares the top count.
+    if (ties.length > 1) {
+      const shown = ties.slice(0, MAX_RANKED * 2)
+      primary = facts.add(`${what}.most`, what, scope, top.v, unit, window, (d) => `most ${what === 'anomalies' ? 'anomalies' : 'parts'}: ${shown.join(', ')} with ${d} each`)
+    }
     const topDisplay = primary?.display ?? ''
     lines.push(
       ties.length > 1

@@ -145,7 +145,12 @@ export function createNarrator(options: NarratorOptions): Narrator {
   /** The top anomaly must be reported: a text that does not name its sensor is not good enough. */
   function missesTopAnomaly(set: FactSet, text: NarrativeText): boolean {
     const primary = set.facts.find((f) => f.id === set.primaryFactId)
-    if (primary !== undefined && !textOf(text).includes(primary.display)) return true
+    if (primary !== undefined) {
+      // The value, and for a machine or sensor the machine it is about ("line1/m3 had the most").
+      const about = primary.scope.includes('/') ? primary.scope.split('/').slice(0, 2).join('/').toLowerCase() : undefined
+      const all = textOf(text)
+      if (!all.includes(primary.display) || (about !== undefined && !all.toLowerCase().includes(about))) return true
+    }
     const top = set.facts.find((f) => f.id === set.topAnomalyFactId)
     if (top === undefined) return false
     const sensor = top.scope.split('/')[2]

@@ -146,6 +146,15 @@ export function renderPlan(plan: Plan, set: FactSet): NarrativeText {
   // The most important anomaly is always reported, whatever the model picked.
   const top = set.topAnomalyFactId
   if (top !== undefined && !seen.has(top) && plan.headline.fact !== top) picks.push({ fact: top, phrase: '' })
+  // An answer leads with its main fact, whatever the model picked for the headline.
+  const primary = set.primaryFactId
+  let headline = plan.headline
+  if (primary !== undefined && headline.fact !== primary) {
+    const own = picks.findIndex((p) => p.fact === primary)
+    const phrase = own >= 0 ? (picks.splice(own, 1)[0]?.phrase ?? '') : ''
+    if (!picks.some((p) => p.fact === headline.fact)) picks.unshift(headline)
+    headline = { fact: primary, phrase }
+  }
   const points = picks.map((p) => line(p))
-  return boundText({ headline: `${set.title}: ${line(plan.headline, true)}`, body: points.map((p) => `${p}.`).join(' '), highlights: points.slice(0, 3) })
+  return boundText({ headline: `${set.title}: ${line(headline, true)}`, body: points.map((p) => `${p}.`).join(' '), highlights: points.slice(0, 3) })
 }
