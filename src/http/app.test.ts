@@ -3,9 +3,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { runInNewContext } from 'node:vm'
 import type { FastifyInstance } from 'fastify'
 import { Counter, Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { AnswerMessage } from '../bus/messages.js'
+import { GatewayError } from '../errors.js'
 import type { LedgerCounts } from '../ingest/journal.js'
 import { silentLogger } from '../log.js'
 import type { Narrative } from '../narrate/types.js'
@@ -13,7 +16,7 @@ import { seedStateDb, type SeededState } from '../simulate/seed-state.js'
 import { createNarrativeStore } from '../store/narratives.js'
 import { CONTENT_SECURITY_POLICY, createHttpApp, type HttpAppDeps } from './app.js'
 import { createLiveHub } from './live-hub.js'
-import { APP_JS_VERSION } from './static.js'
+import { APP_JS, APP_JS_VERSION } from './static.js'
 
 const IMG = '<img src=x onerror=alert(1)>'
 const SCRIPT = '<script>alert(1)</script>'
@@ -666,5 +669,409 @@ describe('escaping', () => {
     expect(r.headers['content-type']).toBe('application/json; charset=utf-8')
     expect(r.headers['x-content-type-options']).toBe('nosniff')
     expect(r.json().incidents.find((a: { id: string }) => a.id === 'evil-1').machine).toBe(IMG)
+  })
+})
+
+describe('questions: the ask page, the ask form and the script', () => {
+  const HOSTILE_QUESTION = `${IMG} </script> what?`
+  const answer = (over: Partial<AnswerMessage> = {}): AnswerMessage => ({
+    v: 1,
+    id: 'answer-q-2',
+    questionId: 'q-2',
+    question: 'What was the reject rate in the early shift?',
+    askedBy: 'page',
+    site: 'plant1',
+    scope: 'site',
+    understood: { intent: 'reject_rate', label: 'the early shift of 2026-11-23', start: 1, end: 2, notes: [] },
+    headline: 'Reject rate 2.1 % in the early shift',
+    body: 'The early shift rejected 21 of 1000 parts.',
+    highlights: ['line1/m3 had the most rejects'],
+    facts: [
+      { id: 'f1', metric: 'reject_rate', scope: 'site', value: 2.1, unit: '%', window: { start: 1, end: 2 }, display: '2.1 %', text: 'reject rate 2.1 %' },
+      { id: 'f2', metric: 'parts', scope: 'site', value: 1000, unit: 'parts', window: { start: 1, end: 2 }, display: '1000', text: 'parts 1000' },
+    ],
+    generator: { type: 'llm', model: 'SmolLM2', mode: 'plan', attempts: 1, promptTokens: 100, outputTokens: 40, ms: 1200 },
+    grounding: { ok: true, numbersChecked: 3, unmatched: [], unknownNames: [] },
+    createdAt: Date.UTC(2026, 10, 23, 14, 5),
+    ...over,
+  })
+  const hostile = answer({
+    id: 'answer-q-3',
+    questionId: 'q-3',
+    question: HOSTILE_QUESTION,
+    understood: null,
+    headline: `Cannot tell ${SCRIPT}`,
+    body: `body ${IMG}`,
+    highlights: [],
+    facts: [{ id: 'f9', metric: 'x', scope: 'site', value: 1, unit: '', window: { start: 1, end: 2 }, display: '1', text: `fact ${SCRIPT}` }],
+    generator: { type: 'template', reason: 'unresolved', detail: `no sensor ${IMG}` },
+    grounding: { ok: false, numbersChecked: 2, unmatched: ['7'], unknownNames: [] },
+  })
+
+  let askApp: FastifyInstance
+  const listLimits: (number | undefined)[] = []
+  const asked: { question: string; askedBy?: string }[] = []
+  let askError: Error | undefined
+  const fakeAsk: NonNullable<HttpAppDeps['ask']> = {
+    ask: async (input) => {
+      asked.push(input)
+      if (askError) throw askError
+      return answer({ question: input.question })
+    },
+    answer: (id) => [hostile, answer()].find((a) => a.questionId === id),
+    list: (limit) => {
+      listLimits.push(limit)
+      return [hostile, answer()].slice(0, limit)
+    },
+  }
+
+  beforeAll(async () => {
+    askApp = await createHttpApp(baseDeps({ ask: fakeAsk, registry: new Registry() }))
+  })
+  afterAll(async () => {
+    await askApp?.close()
+  })
+
+  const askPage = async (a: FastifyInstance, url: string) => {
+    const r = await a.inject({ url })
+    expect(r.statusCode, r.body.slice(0, 300)).toBe(200)
+    expect(r.headers['content-type']).toBe('text/html; charset=utf-8')
+    expectSecurityHeaders(r.headers)
+    return r.body
+  }
+  const attributesOf = (body: string) =>
+    [...body.matchAll(/<[a-z][a-z0-9-]*((?:\s+[^\s=>/]+(?:="[^"]*")?)*)\s*\/?>/gi)].flatMap((tag) =>
+      [...(tag[1] ?? '').matchAll(/\s+([^\s=>/]+)(?:="[^"]*")?/g)].map((a) => (a[1] as string).toLowerCase()),
+    )
+
+  it('/answers lists the newest 50 answers: question as text, headline, body, understood, badges and the facts used', async () => {
+    const body = await askPage(askApp, '/answers')
+    expect(listLimits.at(-1)).toBe(50)
+    expect(body).toContain('<li><a href="/answers" aria-current="page">Ask</a></li>')
+    expect(body.match(/<li class="card answer"/g)).toHaveLength(2)
+    // The hostile one, first (newest), every string escaped as text.
+    expect(body).toContain('<p class="question"><span class="muted">Question: </span>&lt;img src=x onerror=alert(1)&gt; &lt;/script&gt; what?</p>')
+    expect(body).toContain('<h3>Cannot tell &lt;script&gt;alert(1)&lt;/script&gt;</h3>')
+    expect(body).toContain('<div class="body">body &lt;img src=x onerror=alert(1)&gt;</div>')
+    expect(body).toContain('<li>fact &lt;script&gt;alert(1)&lt;/script&gt;</li>')
+    expect(body).toContain('title="no sensor &lt;img src=x onerror=alert(1)&gt;">Template · unresolved</span>')
+    expect(body).toContain('Not grounded · 1 unmatched of 2')
+    expect(body).toContain('· asked by page · site · not understood</p>')
+    expect(body).not.toContain('<img src=x')
+    expect(body).not.toContain('<script>alert')
+    expect(body.match(/<script/g)).toHaveLength(1)
+    expect(body.match(/<\/script>/g)).toHaveLength(1)
+    expect(attributesOf(body).filter((a) => a === 'style' || a.startsWith('on'))).toEqual([])
+    // The ordinary one.
+    expect(body).toContain('2026-11-23 14:05 · asked by page · site · understood as: reject rate, the early shift of 2026-11-23 · answered in 1.2 s</p>')
+    expect(body).toContain('LLM · SmolLM2</span><span class="badge grounded">Grounded · 3 numbers checked</span>')
+    expect(body).toContain('<details><summary>Facts used (2)</summary><ul class="facts"><li>reject rate 2.1 %</li><li>parts 1000</li></ul></details>')
+    expect(body).toContain('<ul class="highlights"><li>line1/m3 had the most rejects</li></ul>')
+    expect(body.indexOf('Cannot tell')).toBeLessThan(body.indexOf('Reject rate 2.1 %'))
+    expect(body).toContain('<ol class="answers" data-answers')
+    expect(body).not.toContain('data-answers-empty')
+  })
+
+  it('/answers and / carry the ask form: labelled inputs, maxlength 500, a token field, a noscript note, the button off until the script runs', async () => {
+    for (const url of ['/answers', '/']) {
+      const body = await askPage(askApp, url)
+      expect(body, url).toContain('<form class="ask')
+      expect(body, url).toContain('method="post" action="/api/ask"')
+      expect(body, url).toContain('<label for="ask-question">Your question</label><input id="ask-question" name="question" type="text" maxlength="500" required')
+      expect(body, url).toContain('<label for="ask-token">API token</label><input id="ask-token" name="token" type="password" required autocomplete="off"')
+      expect(body, url).toContain('<button type="submit" disabled>Ask</button>')
+      expect(body, url).toMatch(/<noscript><p class="banner">Asking needs JavaScript/)
+      expect(body, url).toContain('<p class="ask-status" role="status" aria-live="polite" data-ask-status></p>')
+      expect(body.match(/<form class="ask/g), url).toHaveLength(1)
+    }
+    const overview = await askPage(askApp, '/')
+    expect(overview).toContain('<form class="ask compact"')
+    expect(overview).toContain('<div class="ask-result" data-ask-result></div><p><a href="/answers">All answers</a></p>')
+    expect(overview.match(/<script/g)).toHaveLength(1)
+    expect(attributesOf(overview).filter((a) => a === 'style' || a.startsWith('on'))).toEqual([])
+  })
+
+  it('without the agent /answers is 200 with "not enabled" and no form, and the overview has no form; without a token the answers show but no form', async () => {
+    const body = await askPage(app, '/answers')
+    expect(body).toContain('Questions are not enabled on this gateway')
+    expect(body).not.toContain('<form')
+    expect(body).not.toContain('data-answers')
+    expect(await askPage(app, '/')).not.toContain('data-ask')
+
+    const noToken = await createHttpApp(baseDeps({ ask: fakeAsk, token: undefined, registry: new Registry() }))
+    try {
+      const list = await askPage(noToken, '/answers')
+      expect(list).toContain('Asking from this page needs an HTTP token')
+      expect(list).not.toContain('<form')
+      expect(list.match(/<li class="card answer"/g)).toHaveLength(2)
+      expect(await askPage(noToken, '/')).not.toContain('data-ask')
+    } finally {
+      await noToken.close()
+    }
+
+    const none = await createHttpApp(baseDeps({ ask: { ...fakeAsk, list: () => [] }, registry: new Registry() }))
+    try {
+      expect(await askPage(none, '/answers')).toContain('<p data-answers-empty>No questions asked yet.</p><ol class="answers" data-answers aria-label="Answers, newest first"></ol>')
+    } finally {
+      await none.close()
+    }
+  })
+
+  it('POST /api/ask answers what the script expects: 401 without the token, 400 without a question, 429 with the limit message, 200 with the answer', async () => {
+    const post = (payload: unknown, authorization?: string) =>
+      askApp.inject({ method: 'POST', url: '/api/ask', headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) }, payload: JSON.stringify(payload) })
+    const before = asked.length
+    const none = await post({ question: 'hi' })
+    expect(none.statusCode).toBe(401)
+    expect(none.json()).toEqual({ error: 'unauthorized', message: 'a valid "Authorization: Bearer <token>" header is required' })
+    expect((await post({ question: 'hi' }, 'Bearer wrong')).statusCode).toBe(401)
+    expect(asked.length).toBe(before)
+    const bad = await post({ q: 'hi' }, `Bearer ${TOKEN}`)
+    expect(bad.statusCode).toBe(400)
+    expect(bad.json().message).toBe('body must be JSON {"question": "…"}')
+    askError = new GatewayError('RATE_LIMITED', 'at most 6 questions a minute from page; try again in 20 s')
+    try {
+      const limited = await post({ question: 'hi' }, `Bearer ${TOKEN}`)
+      expect(limited.statusCode).toBe(429)
+      expect(limited.json()).toEqual({ error: 'too_many_requests', message: 'at most 6 questions a minute from page; try again in 20 s' })
+    } finally {
+      askError = undefined
+    }
+    const ok = await post({ question: HOSTILE_QUESTION }, `Bearer ${TOKEN}`)
+    expect(ok.statusCode).toBe(200)
+    expect(ok.json()).toMatchObject({ question: HOSTILE_QUESTION, headline: 'Reject rate 2.1 % in the early shift' })
+    expect(asked.at(-1)).toEqual({ question: HOSTILE_QUESTION, askedBy: 'page' })
+    expect((await askApp.inject({ url: '/api/answers' })).json().answers.map((a: AnswerMessage) => a.questionId)).toEqual(['q-3', 'q-2'])
+  })
+
+  it('app.js never writes markup: no innerHTML or the like, no cookie, no localStorage', () => {
+    expect(APP_JS).not.toMatch(/\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|createContextualFragment|DOMParser|eval\(|new Function/)
+    expect(APP_JS).not.toMatch(/document\.cookie|localStorage/)
+    expect(APP_JS).toContain("fetch('/api/ask'")
+    expect(APP_JS).toContain('sessionStorage')
+  })
+
+  /** Just enough DOM to run app.js's ask part in a VM: records any markup write and cookie use. */
+  function fakeDom(variant: 'page' | 'compact', stored: Record<string, string>) {
+    const markupWrites: string[] = []
+    class El {
+      children: El[] = []
+      parentNode: El | null = null
+      className = ''
+      value = ''
+      disabled = false
+      focused = false
+      private text = ''
+      readonly attrs = new Map<string, string>()
+      readonly listeners = new Map<string, (ev: unknown) => void>()
+      constructor(readonly tagName: string) {}
+      get textContent(): string {
+        return this.text + this.children.map((c) => c.textContent).join('')
+      }
+      set textContent(v: string) {
+        this.children = []
+        this.text = v
+      }
+      set innerHTML(v: string) {
+        markupWrites.push(v)
+      }
+      get firstChild(): El | null {
+        return this.children[0] ?? null
+      }
+      get classList() {
+        const set = () => new Set(this.className.split(' ').filter(Boolean))
+        return {
+          contains: (c: string) => set().has(c),
+          toggle: (c: string, on: boolean) => {
+            const s = set()
+            if (on) s.add(c)
+            else s.delete(c)
+            this.className = [...s].join(' ')
+          },
+        }
+      }
+      appendChild(c: El) {
+        return this.insertBefore(c, null)
+      }
+      insertBefore(c: El, ref: El | null) {
+        c.parentNode = this
+        const i = ref === null ? -1 : this.children.indexOf(ref)
+        if (i === -1) this.children.push(c)
+        else this.children.splice(i, 0, c)
+        return c
+      }
+      removeChild(c: El) {
+        this.children = this.children.filter((x) => x !== c)
+        c.parentNode = null
+        return c
+      }
+      setAttribute(k: string, v: string) {
+        this.attrs.set(k, v)
+      }
+      getAttribute(k: string) {
+        return this.attrs.get(k) ?? null
+      }
+      removeAttribute(k: string) {
+        this.attrs.delete(k)
+      }
+      addEventListener(type: string, fn: (ev: unknown) => void) {
+        this.listeners.set(type, fn)
+      }
+      focus() {
+        this.focused = true
+      }
+      select() {}
+      querySelector(sel: string): El | null {
+        return formParts[sel] ?? null
+      }
+    }
+    const form = new El('form')
+    const question = new El('input')
+    const token = new El('input')
+    const button = new El('button')
+    button.disabled = true
+    const formParts: Record<string, El> = { 'input[name="question"]': question, 'input[name="token"]': token, 'button[type="submit"]': button }
+    const status = new El('p')
+    const main = new El('main')
+    const list = new El('ol')
+    const empty = new El('p')
+    const result = new El('div')
+    main.appendChild(empty)
+    const page: Record<string, El> = { 'form[data-ask]': form, '[data-ask-status]': status }
+    if (variant === 'page') Object.assign(page, { '[data-answers]': list, '[data-answers-empty]': empty })
+    else page['[data-ask-result]'] = result
+    const calls: { url: string; init: { method: string; headers: Record<string, string>; body: string } }[] = []
+    let respond: (r: { status: number; body: unknown }) => void = () => {}
+    const document = {
+      body: new El('body'),
+      get cookie(): string {
+        throw new Error('app.js read document.cookie')
+      },
+      set cookie(_v: string) {
+        throw new Error('app.js wrote document.cookie')
+      },
+      querySelector: (sel: string) => page[sel] ?? null,
+      getElementById: () => null,
+      createElement: (tag: string) => new El(tag),
+      createTextNode: (text: string) => {
+        const t = new El('#text')
+        t.textContent = text
+        return t
+      },
+    }
+    const sessionStorage = {
+      getItem: (k: string) => stored[k] ?? null,
+      setItem: (k: string, v: string) => {
+        stored[k] = v
+      },
+      removeItem: (k: string) => {
+        delete stored[k]
+      },
+    }
+    const fetch = (url: string, init: (typeof calls)[number]['init']) => {
+      calls.push({ url, init })
+      return new Promise((resolve) => {
+        respond = (r) => resolve({ status: r.status, ok: r.status >= 200 && r.status < 300, json: async () => r.body })
+      })
+    }
+    runInNewContext(APP_JS, { document, sessionStorage, fetch, JSON, setTimeout })
+    const settle = async () => {
+      for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r))
+    }
+    const submit = () => form.listeners.get('submit')?.({ preventDefault: () => {} })
+    return {
+      question,
+      token,
+      button,
+      status,
+      list,
+      empty,
+      result,
+      calls,
+      markupWrites,
+      submit,
+      settle,
+      createElement: document.createElement,
+      respond: (r: { status: number; body: unknown }) => respond(r),
+    }
+  }
+
+  it('the script asks with the bearer header, says it is asking, and prepends the answer as text on /answers', async () => {
+    const stored: Record<string, string> = { 'shiftscribe.token': 'saved-token' }
+    const d = fakeDom('page', stored)
+    expect(d.token.value).toBe('saved-token')
+    expect(d.button.disabled).toBe(false)
+    d.list.appendChild(d.createElement('li'))
+    d.question.value = ` ${HOSTILE_QUESTION} `
+    d.token.value = 'typed-token'
+    d.submit()
+    expect(d.calls).toHaveLength(1)
+    expect(d.calls[0]?.url).toBe('/api/ask')
+    expect(d.calls[0]?.init).toEqual({
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer typed-token' },
+      body: JSON.stringify({ question: HOSTILE_QUESTION }),
+    })
+    expect(stored['shiftscribe.token']).toBe('typed-token')
+    expect(d.button.disabled).toBe(true)
+    expect(d.status.textContent).toBe('Asking… (the local model can take up to a minute)')
+    d.submit()
+    expect(d.calls).toHaveLength(1)
+
+    d.respond({ status: 200, body: hostile })
+    await d.settle()
+    expect(d.button.disabled).toBe(false)
+    expect(d.status.textContent).toBe(`Answered: Cannot tell ${SCRIPT}`)
+    expect(d.status.className).not.toContain('error')
+    expect(d.question.value).toBe('')
+    expect(d.list.children).toHaveLength(2)
+    const card = d.list.children[0]
+    expect(card?.tagName).toBe('li')
+    expect(card?.className).toBe('card answer')
+    const text = card?.textContent ?? ''
+    expect(text).toContain(`Question: ${HOSTILE_QUESTION}`)
+    expect(text).toContain(`Cannot tell ${SCRIPT}`)
+    expect(text).toContain('not understood')
+    expect(text).toContain('Template · unresolved')
+    expect(text).toContain('Not grounded · 1 unmatched of 2')
+    expect(text).toContain(`Facts used (1)fact ${SCRIPT}`)
+    expect(d.empty.parentNode).toBeNull()
+    expect(d.markupWrites).toEqual([])
+  })
+
+  it('the script shows the error: 401 as "wrong or missing token" (and forgets it), 429 and 400 with their message; the overview shows the answer below the form', async () => {
+    const stored: Record<string, string> = {}
+    const d = fakeDom('compact', stored)
+    d.question.value = 'how many parts today?'
+    d.token.value = 'bad'
+    d.submit()
+    d.respond({ status: 401, body: { error: 'unauthorized', message: 'a valid "Authorization: Bearer <token>" header is required' } })
+    await d.settle()
+    expect(d.status.textContent).toBe('Not answered: wrong or missing token')
+    expect(d.status.className).toContain('error')
+    expect(stored).toEqual({})
+    expect(d.token.focused).toBe(true)
+    expect(d.button.disabled).toBe(false)
+    expect(d.question.value).toBe('how many parts today?')
+
+    for (const [status, message] of [
+      [429, 'at most 6 questions a minute from page; try again in 20 s'],
+      [400, 'question: at most 500 characters'],
+    ] as const) {
+      d.token.value = TOKEN
+      d.submit()
+      d.respond({ status, body: { error: 'x', message } })
+      await d.settle()
+      expect(d.status.textContent).toBe(`Not answered: ${message}`)
+    }
+    d.submit()
+    d.respond({ status: 200, body: answer() })
+    await d.settle()
+    expect(d.result.children).toHaveLength(1)
+    expect(d.result.children[0]?.tagName).toBe('article')
+    expect(d.result.textContent).toContain('understood as: reject rate, the early shift of 2026-11-23 · answered in 1.2 s')
+    expect(d.result.textContent).toContain('LLM · SmolLM2Grounded · 3 numbers checked')
+    expect(d.status.className).not.toContain('error')
+    expect(d.markupWrites).toEqual([])
   })
 })

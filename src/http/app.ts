@@ -20,7 +20,7 @@ import { createReadModel, type Limits } from './read-model.js'
 import type { AnswerMessage } from '../bus/messages.js'
 import { createFrameCache, formatSseComment, formatSseFrame } from './sse.js'
 import { APP_CSS, APP_CSS_VERSION, APP_JS, APP_JS_VERSION } from './static.js'
-import { createFormats, errorPage, incidentsPage, overviewPage, sensorPage, shiftPage, shiftsPage, systemPage, type SystemView } from './views.js'
+import { answersPage, createFormats, errorPage, incidentsPage, overviewPage, sensorPage, shiftPage, shiftsPage, systemPage, type SystemView } from './views.js'
 
 export interface ReadyReport {
   ok: boolean
@@ -119,6 +119,8 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
     ...(deps.limits ? { limits: deps.limits } : {}),
   })
   const expectedToken = deps.token ? createHash('sha256').update(deps.token).digest() : undefined
+  // The page can only ask when POST /api/ask is on: the agent and a token.
+  const canAsk = deps.ask !== undefined && expectedToken !== undefined
   const streams = new Set<() => void>()
   const frameOf = createFrameCache()
   registerLiveMetrics(deps.registry, deps.live)
@@ -288,7 +290,7 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
     if (cached?.version !== version) cached = { version }
     let r = cached[kind]
     if (r === undefined) {
-      const text = kind === 'page' ? overviewPage(model.overview(), formats) : JSON.stringify(model.overview())
+      const text = kind === 'page' ? overviewPage(model.overview(), formats, { ask: canAsk }) : JSON.stringify(model.overview())
       r = { text, gz: gzipSync(text, { level: 6 }) }
       cached[kind] = r
     }
@@ -375,6 +377,8 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
     return html(reply, sensorPage(deps.site, detail, hours, formats))
   })
   app.get('/system', async (_req, reply) => html(reply, systemPage(await systemView(), formats)))
+  // Always a page (the nav links to it): without the agent it says questions are not enabled.
+  app.get('/answers', async (_req, reply) => html(reply, answersPage(deps.site, deps.ask ? deps.ask.list(50) : null, canAsk, formats)))
 
   await app.ready()
   return app

@@ -66,6 +66,19 @@ form.filters { display: flex; flex-wrap: wrap; gap: 10px 16px; align-items: flex
 form.filters label { display: flex; flex-direction: column; font-size: 0.9rem; gap: 2px; }
 form.filters input, form.filters select, form.filters button { font-size: 1rem; padding: 6px 8px; min-height: 40px; }
 .pager { margin: 10px 0; }
+form.ask { display: flex; flex-wrap: wrap; gap: 10px 16px; align-items: flex-end; padding: 10px; background: var(--panel); border-radius: 8px; }
+form.ask .field { display: flex; flex-direction: column; gap: 2px; font-size: 0.9rem; }
+form.ask .field.question { flex: 1 1 320px; }
+form.ask input, form.ask button { font-size: 1rem; padding: 8px 10px; min-height: 44px; }
+form.ask button { min-width: 96px; font-weight: 600; }
+form.ask button:disabled { opacity: 0.6; }
+.ask-status { min-height: 1.45em; margin: 6px 0; }
+.ask-status.error { color: var(--critical); font-weight: 600; }
+ol.answers { list-style: none; margin: 0; padding: 0; display: grid; gap: 12px; }
+.answer .question { font-weight: 600; margin: 0 0 6px; }
+.answer .body { white-space: pre-line; }
+.answer details { margin-top: 6px; }
+.answer summary { cursor: pointer; min-height: 32px; }
 dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; }
 dl.kv dt { font-weight: 600; }
 dl.kv dd { margin: 0; }
@@ -74,6 +87,115 @@ dl.kv dd { margin: 0; }
 `
 
 export const APP_JS = `'use strict';
+// The ask form: POST /api/ask with the bearer token from the form (kept in sessionStorage for
+// the tab), then the answer goes into the page through textContent only, never as markup.
+(function () {
+  var form = document.querySelector('form[data-ask]');
+  if (!form || typeof fetch === 'undefined') return;
+  var KEY = 'shiftscribe.token';
+  var question = form.querySelector('input[name="question"]');
+  var token = form.querySelector('input[name="token"]');
+  var button = form.querySelector('button[type="submit"]');
+  var status = document.querySelector('[data-ask-status]');
+  var list = document.querySelector('[data-answers]');
+  var result = document.querySelector('[data-ask-result]');
+  if (!question || !token || !button || !status) return;
+  function remember(v) { try { if (v) sessionStorage.setItem(KEY, v); else sessionStorage.removeItem(KEY); } catch (e) {} }
+  try { token.value = sessionStorage.getItem(KEY) || ''; } catch (e) {}
+  function tell(text, isError) { status.textContent = text; status.classList.toggle('error', !!isError); }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = String(text);
+    return e;
+  }
+  function secs(ms) { var s = ms / 1000; return s < 120 ? Math.round(s * 10) / 10 + ' s' : Math.round(s / 6) / 10 + ' min'; }
+  function card(a, tag) {
+    var c = el(tag, 'card answer');
+    var q = el('p', 'question');
+    q.appendChild(el('span', 'muted', 'Question: '));
+    q.appendChild(document.createTextNode(String(a.question)));
+    c.appendChild(q);
+    c.appendChild(el('h3', '', a.headline));
+    var g = a.generator || {}, gr = a.grounding || {}, u = a.understood;
+    var meta = ['just now', 'asked by ' + a.askedBy, a.scope, u ? 'understood as: ' + String(u.intent).replace(/_/g, ' ') + ', ' + u.label : 'not understood'];
+    if (g.type === 'llm') meta.push('answered in ' + secs(g.ms));
+    c.appendChild(el('p', 'muted', meta.join(' \u00b7 ')));
+    var badges = el('p');
+    if (g.type === 'llm') badges.appendChild(el('span', 'badge llm', 'LLM \u00b7 ' + g.model));
+    else badges.appendChild(el('span', 'badge template', 'Template \u00b7 ' + String(g.reason).replace(/_/g, ' ')));
+    var unmatched = (gr.unmatched || []).length + (gr.unknownNames || []).length;
+    badges.appendChild(gr.ok ? el('span', 'badge grounded', 'Grounded \u00b7 ' + gr.numbersChecked + ' numbers checked')
+      : el('span', 'badge ungrounded', 'Not grounded \u00b7 ' + unmatched + ' unmatched of ' + gr.numbersChecked));
+    c.appendChild(badges);
+    c.appendChild(el('div', 'body', a.body));
+    if (Array.isArray(a.highlights) && a.highlights.length > 0) {
+      var hl = el('ul', 'highlights');
+      a.highlights.forEach(function (h) { hl.appendChild(el('li', '', h)); });
+      c.appendChild(hl);
+    }
+    if (Array.isArray(a.facts) && a.facts.length > 0) {
+      var d = el('details'), fl = el('ul', 'facts');
+      d.appendChild(el('summary', '', 'Facts used (' + a.facts.length + ')'));
+      a.facts.forEach(function (f) { fl.appendChild(el('li', '', f && f.text)); });
+      d.appendChild(fl);
+      c.appendChild(d);
+    }
+    return c;
+  }
+  function show(a) {
+    if (list) {
+      var empty = document.querySelector('[data-answers-empty]');
+      if (empty && empty.parentNode) empty.parentNode.removeChild(empty);
+      list.insertBefore(card(a, 'li'), list.firstChild);
+    } else if (result) {
+      while (result.firstChild) result.removeChild(result.firstChild);
+      result.appendChild(card(a, 'article'));
+    }
+  }
+  var busy = false;
+  button.disabled = false;
+  form.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    if (busy) return;
+    var q = question.value.trim(), t = token.value.trim();
+    if (!q) { tell('Type a question first.', true); question.focus(); return; }
+    if (!t) { tell('The API token is needed to ask.', true); token.focus(); return; }
+    remember(t);
+    busy = true;
+    button.disabled = true;
+    form.setAttribute('aria-busy', 'true');
+    tell('Asking\u2026 (the local model can take up to a minute)', false);
+    fetch('/api/ask', { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer ' + t }, body: JSON.stringify({ question: q }) })
+      .then(function (r) {
+        return r.json().catch(function () { return null; }).then(function (data) { return { status: r.status, ok: r.ok, data: data }; });
+      })
+      .then(function (res) {
+        var data = res.data;
+        if (res.ok && data && typeof data.headline === 'string') {
+          show(data);
+          question.value = '';
+          tell('Answered: ' + data.headline, false);
+          return;
+        }
+        var message = data && typeof data.message === 'string' ? data.message : 'the gateway answered ' + res.status;
+        if (res.status === 401) {
+          message = 'wrong or missing token';
+          remember('');
+          token.focus();
+          token.select();
+        }
+        tell('Not answered: ' + message, true);
+      })
+      .catch(function () { tell('Not answered: the gateway could not be reached.', true); })
+      .then(function () {
+        busy = false;
+        button.disabled = false;
+        form.removeAttribute('aria-busy');
+      });
+  });
+})();
+// Live values on the overview.
 (function () {
   var body = document.body;
   var liveText = document.getElementById('live-status');

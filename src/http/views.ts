@@ -1,6 +1,7 @@
 // Server-rendered pages. Every value from the store goes through `html`, which escapes it;
 // there is no inline script or style (the CSP forbids both): live data reaches the script
 // through data- attributes and /events.
+import type { AnswerMessage } from '../bus/messages.js'
 import { formatDuration } from '../detect/anomaly-event.js'
 import type { LedgerCounts } from '../ingest/journal.js'
 import { kindWords } from '../narrate/facts.js'
@@ -58,12 +59,14 @@ export interface SystemView {
   metrics: { name: string; help: string; type: string; values: { labels: Record<string, string | number>; value: number }[] }[]
 }
 
-type Page = 'overview' | 'shifts' | 'incidents' | 'system' | 'sensor'
+type Page = 'overview' | 'shifts' | 'incidents' | 'answers' | 'system' | 'sensor'
 
 const NAV: { page: Page; href: string; label: string }[] = [
   { page: 'overview', href: '/', label: 'Overview' },
   { page: 'shifts', href: '/shifts', label: 'Shifts' },
   { page: 'incidents', href: '/incidents', label: 'Incidents' },
+  // Always listed (the views hold no config); /answers says when questions are not enabled.
+  { page: 'answers', href: '/answers', label: 'Ask' },
   { page: 'system', href: '/system', label: 'System' },
 ]
 
@@ -85,7 +88,7 @@ const sensorHref = (a: { line: string; machine: string; sensor: string }) => pat
 const shiftHref = (s: { date: string; name: string }) => pathOf('shifts', s.date, s.name)
 const incidentsHref = (filters: Record<string, string>) => `/incidents?${new URLSearchParams(filters).toString()}`
 
-function generatorBadge(g: Narrative['generator']): SafeHtml {
+function generatorBadge(g: Narrative['generator'] | AnswerMessage['generator']): SafeHtml {
   if (g.type === 'llm') {
     return html`<span class="badge llm" title="${`${g.mode} mode, ${g.attempts} attempt(s), ${g.outputTokens} tokens, ${formatDuration(g.ms)}`}">LLM · ${g.model}</span>`
   }
@@ -130,6 +133,31 @@ function narrativeBlock(n: Narrative & { revision?: number }, f: Formats): SafeH
   }</article>`
 }
 
+// The ask form cannot work without the script: POST /api/ask needs the bearer header, which a
+// plain form cannot send. So the button starts disabled (no implicit submission either) and
+// app.js enables it; the token lives in sessionStorage only, never in a cookie or the URL.
+function askForm(variant: 'page' | 'compact'): SafeHtml {
+  return html`<form class="ask${variant === 'compact' ? ' compact' : ''}" method="post" action="/api/ask" data-ask="${variant}" aria-label="Ask a question"><div class="field question"><label for="ask-question">Your question</label><input id="ask-question" name="question" type="text" maxlength="500" required autocomplete="off" placeholder="e.g. Which machine had the most anomalies today?"></div><div class="field"><label for="ask-token">API token</label><input id="ask-token" name="token" type="password" required autocomplete="off" spellcheck="false"></div><button type="submit" disabled>Ask</button></form><noscript><p class="banner">Asking needs JavaScript: the question goes to the gateway with the API token in a request header, which a plain form cannot send. The answers are readable without it.</p></noscript><p class="ask-status" role="status" aria-live="polite" data-ask-status></p>`
+}
+
+const intentWords = (intent: string) => intent.replace(/_/g, ' ')
+
+/** "understood as: max, the last hour" or "not understood" (the answer then says why). */
+function understoodText(u: AnswerMessage['understood']): string {
+  return u === null ? 'not understood' : `understood as: ${intentWords(u.intent)}, ${u.label}`
+}
+
+function answerCard(a: AnswerMessage, f: Formats): SafeHtml {
+  const g = a.generator
+  return html`<li class="card answer" data-question-id="${a.questionId}"><p class="question"><span class="muted">Question: </span>${a.question}</p><h3>${a.headline}</h3><p class="muted">${f.dateTime(
+    a.createdAt,
+  )} · asked by ${a.askedBy} · ${a.scope} · ${understoodText(a.understood)}${g.type === 'llm' ? ` · answered in ${formatDuration(g.ms)}` : ''}</p><p>${generatorBadge(g)}${groundingBadge(
+    a.grounding,
+  )}</p><div class="body">${a.body}</div>${a.highlights.length > 0 ? html`<ul class="highlights">${a.highlights.map((h) => html`<li>${h}</li>`)}</ul>` : ''}${
+    a.facts.length > 0 ? html`<details><summary>Facts used (${a.facts.length})</summary><ul class="facts">${a.facts.map((x) => html`<li>${x.text}</li>`)}</ul></details>` : ''
+  }</li>`
+}
+
 function machineTile(t: MachineTile, index: number, f: Formats): SafeHtml {
   const id = `m-${index}`
   return html`<article class="tile" data-tile="${`${t.line}/${t.machine}`}" data-status="${t.status}" aria-labelledby="${id}"><header><h3 id="${id}"><a href="${incidentsHref({
@@ -157,7 +185,7 @@ function shiftFacts(s: ShiftSummary, f: Formats): SafeHtml {
   }</dd></dl>`
 }
 
-export function overviewPage(o: Overview, f: Formats): string {
+export function overviewPage(o: Overview, f: Formats, opts: { ask?: boolean } = {}): string {
   let tileIndex = 0
   const shift = o.currentShift ?? o.lastClosedShift
   const body = html`<h1>Plant overview</h1>${
@@ -180,7 +208,11 @@ export function overviewPage(o: Overview, f: Formats): string {
       html`<section class="line" aria-labelledby="line-${i}"><h2 id="line-${i}">Line ${line.line}</h2><div class="tiles">${line.machines.map((t) => machineTile(t, tileIndex++, f))}</div></section>`,
   )}${o.lines.length === 0 ? html`<p>No sensors yet.</p>` : ''}<section aria-labelledby="narratives-h"><h2 id="narratives-h">Newest narratives</h2>${
     o.narratives.length === 0 ? html`<p>None yet.</p>` : html`<div class="cards">${o.narratives.map((n) => narrativeCard(n, f))}</div>`
-  }</section>`
+  }</section>${
+    opts.ask
+      ? html`<section aria-labelledby="ask-h" class="ask-box"><h2 id="ask-h">Ask a question</h2>${askForm('compact')}<div class="ask-result" data-ask-result></div><p><a href="/answers">All answers</a></p></section>`
+      : ''
+  }`
   return layout({ title: 'Overview', site: o.site, page: 'overview', body, live: true })
 }
 
@@ -274,6 +306,24 @@ export function incidentsPage(site: string, result: { incidents: IncidentView[];
         )}</ol>`
   }${result.next !== null ? html`<p class="pager"><a href="${incidentsHref({ ...filters, limit: String(query.limit), before: String(result.next) })}">Older</a></p>` : ''}`
   return layout({ title: 'Incidents', site, page: 'incidents', body })
+}
+
+/**
+ * The question page. `answers` is null when questions are not enabled on this gateway;
+ * `canAsk` is false when they are but the page cannot ask (no HTTP token configured).
+ */
+export function answersPage(site: string, answers: readonly AnswerMessage[] | null, canAsk: boolean, f: Formats): string {
+  const body =
+    answers === null
+      ? html`<h1>Questions and answers</h1><p class="banner">Questions are not enabled on this gateway (they need ask.enabled, narrate and an HTTP token in the configuration).</p>`
+      : html`<h1>Questions and answers</h1><section aria-labelledby="ask-h"><h2 id="ask-h">Ask a question</h2>${
+          canAsk
+            ? askForm('page')
+            : html`<p class="banner">Asking from this page needs an HTTP token (http.token or SHIFTSCRIBE_HTTP_TOKEN); answers to questions asked over Kafka or the CLI are listed below.</p>`
+        }</section><section aria-labelledby="answers-h"><h2 id="answers-h">Newest answers</h2>${
+          answers.length === 0 ? html`<p data-answers-empty>No questions asked yet.</p>` : ''
+        }<ol class="answers" data-answers aria-label="Answers, newest first">${answers.map((a) => answerCard(a, f))}</ol></section>`
+  return layout({ title: 'Ask', site, page: 'answers', body })
 }
 
 const HOURS = [1, 4, 8, 24, 72, 168]
