@@ -16,6 +16,7 @@ import { createLlmEngine, type LlmEngineOptions } from './narrate/engine.js'
 import type { FactsOptions } from './narrate/facts.js'
 import { createNarrator, type Narrator } from './narrate/narrator.js'
 import { createAsker, type Asker } from './ask/asker.js'
+import { questionMessageSchema } from './bus/messages.js'
 import { createOutbox } from './store/outbox.js'
 import { createRetention } from './store/retention.js'
 import { openStateDb, type StateDb } from './store/state-db.js'
@@ -112,7 +113,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const central = config.kafka.central
     const forwarded = new Set(
       central.enabled
-        ? (['narratives', 'anomalies', 'kpis'] as const).filter((s) => config.forward.sources[s]).map((s) => config.kafka.local.topics[s])
+        ? (['narratives', 'anomalies', 'kpis', 'answers'] as const).filter((s) => config.forward.sources[s]).map((s) => config.kafka.local.topics[s])
         : [],
     )
     // A forwarded topic keeps at least localRetentionHours: the uplink's offline buffer.
@@ -256,10 +257,28 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
     if (central.enabled) {
       const local = config.kafka.local.topics
-      const targets = { narratives: central.topics.summaries, anomalies: central.topics.anomalies, kpis: central.topics.kpis }
-      const routes: ForwardRoute[] = (['narratives', 'anomalies', 'kpis'] as const)
-        .filter((s) => config.forward.sources[s])
-        .map((name) => ({ name, source: topicSpec(local[name]), target: targets[name] }))
+      const targets = { answers: central.topics.answers, narratives: central.topics.summaries, anomalies: central.topics.anomalies, kpis: central.topics.kpis }
+      const asking = config.aggregate.enabled && config.narrate.enabled && config.ask.enabled
+      // Answers first: someone is waiting for them. Only answers to central questions go up.
+      const routes: ForwardRoute[] = (['answers', 'narratives', 'anomalies', 'kpis'] as const)
+        .filter((s) => config.forward.sources[s] && (s !== 'answers' || asking))
+        .map((name) => ({
+          name,
+          source: topicSpec(local[name]),
+          target: targets[name],
+          ...(name === 'answers' ? { filter: (v: Record<string, unknown>) => v['replyTo'] === 'central' } : {}),
+        }))
+      const questions =
+        asking && config.forward.questions
+          ? {
+              source: central.topics.questions,
+              target: topicSpec(local.questions),
+              accept: (v: unknown) => {
+                const q = questionMessageSchema.safeParse(v)
+                return q.success ? { id: q.data.id, ...(q.data.site !== undefined ? { site: q.data.site } : {}) } : undefined
+              },
+            }
+          : undefined
       const forwarder = createForwarder({
         site: config.site,
         gatewayId: config.gatewayId,
@@ -267,8 +286,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
         connectCentral: () =>
           createKafkaBus({ brokers: central.brokers, clientId: central.clientId, log: log.child({ cluster: 'central' }), retries: 2, ...centralSecurity(central) }),
         routes,
+        ...(questions ? { questions } : {}),
         ...(central.createTopics
-          ? { centralTopics: routes.map((r) => ({ topic: r.target, partitions: central.partitions, replicationFactor: central.replicationFactor })) }
+          ? {
+              centralTopics: [...routes.map((r) => r.target), ...(questions ? [questions.source] : [])].map((topic) => ({
+                topic,
+                partitions: central.partitions,
+                replicationFactor: central.replicationFactor,
+              })),
+            }
           : {}),
         groupId: config.forward.groupId,
         settings: config.forward,

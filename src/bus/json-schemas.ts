@@ -6,6 +6,7 @@ const TITLES: Record<keyof typeof CENTRAL_SCHEMAS, string> = {
   'narrative.v1.json': 'shiftscribe narrative (plant.summaries), schema version 1',
   'anomaly.v1.json': 'shiftscribe anomaly event (plant.anomalies), schema version 1',
   'kpis.v1.json': 'shiftscribe shift KPIs (plant.kpis), schema version 1',
+  'answer.v1.json': 'shiftscribe answer to a central question (plant.answers), schema version 1',
 }
 
 /** File name → pretty-printed JSON Schema (draft 2020-12). */

@@ -135,6 +135,8 @@ export const questionMessageSchema = z.object({
   askedBy: asker.optional(),
   /** Where the answer should also go (`central`: forwarded to the central answers topic). */
   replyTo: asker.optional(),
+  /** The plant asked (required on the central questions topic: a gateway answers only its own site). */
+  site: segment.optional(),
 })
 export type QuestionMessage = z.infer<typeof questionMessageSchema>
 
@@ -241,10 +243,12 @@ const withDedupId = <T extends z.ZodObject>(schema: T) =>
 export const centralNarrativeSchema = withDedupId(narrativeMessageSchema)
 export const centralAnomalySchema = withDedupId(anomalyMessageSchema)
 export const centralKpisSchema = withDedupId(kpisMessageSchema)
+export const centralAnswerSchema = withDedupId(answerMessageSchema)
 
 /** The JSON Schemas published for central teams (docs/schemas/), by file name. */
 export const CENTRAL_SCHEMAS = {
   'narrative.v1.json': centralNarrativeSchema,
   'anomaly.v1.json': centralAnomalySchema,
   'kpis.v1.json': centralKpisSchema,
+  'answer.v1.json': centralAnswerSchema,
 } as const

@@ -191,6 +191,10 @@ const centralTopicsSchema = z
     summaries: kafkaTopic.default('plant.summaries'),
     anomalies: kafkaTopic.default('plant.anomalies'),
     kpis: kafkaTopic.default('plant.kpis'),
+    /** Questions from central teams to any plant (a question names its `site`). */
+    questions: kafkaTopic.default('plant.questions'),
+    /** Answers to the questions that came from the central cluster. */
+    answers: kafkaTopic.default('plant.answers'),
   })
   .prefault({})
 
@@ -262,8 +266,16 @@ const forwardSchema = z
   .strictObject({
     /** Which local topics go to the central cluster (kafka.central.enabled turns forwarding on). */
     sources: z
-      .strictObject({ narratives: z.boolean().default(true), anomalies: z.boolean().default(true), kpis: z.boolean().default(true) })
+      .strictObject({
+        narratives: z.boolean().default(true),
+        anomalies: z.boolean().default(true),
+        kpis: z.boolean().default(true),
+        /** Answers to questions that came from the central cluster (replyTo "central"). */
+        answers: z.boolean().default(true),
+      })
       .prefault({}),
+    /** Mirror the central questions topic down to factory.questions (only questions for this site), so central teams can ask this plant. */
+    questions: z.boolean().default(true),
     /** The forwarder's consumer group on the local Kafka: its committed offsets are the bookmark. Default: <gatewayId>-forward. */
     groupId: z.string().min(1).optional(),
     /** Messages per central request at most. */

@@ -12,7 +12,7 @@ import type { Log } from '../log.js'
 import type { Health, Service } from '../service.js'
 import { backoffMs, sleep, type Clock } from '../util/clock.js'
 
-export type SourceName = 'narratives' | 'anomalies' | 'kpis'
+export type SourceName = 'narratives' | 'anomalies' | 'kpis' | 'answers'
 
 export interface ForwardRoute {
   name: SourceName
@@ -20,6 +20,18 @@ export interface ForwardRoute {
   source: TopicSpec
   /** The central topic. */
   target: string
+  /** Only messages this accepts are forwarded (the others are committed past, counted as filtered). */
+  filter?: (value: Record<string, unknown>) => boolean
+}
+
+/** Central questions mirrored down to the local questions topic: only those for this site. */
+export interface QuestionMirror {
+  /** The central topic. */
+  source: string
+  /** The local topic. */
+  target: TopicSpec
+  /** Validates a central question; the mirrored message gets replyTo "central". */
+  accept: (value: unknown) => { id: string; site?: string } | undefined
 }
 
 export interface ForwarderSettings {
@@ -39,6 +51,7 @@ export interface ForwarderOptions {
   centralTopics?: readonly TopicSpec[]
   /** In priority order: the first drains first. */
   routes: readonly ForwardRoute[]
+  questions?: QuestionMirror
   groupId: string
   settings: ForwarderSettings
   log: Log
@@ -53,10 +66,13 @@ export interface RouteStatus {
   /** Kafka timestamp of the oldest message waiting for the central ack, if any. */
   oldestWaitingTs?: number
   skipped: number
+  filtered: number
 }
 
 export interface ForwarderStatus {
   routes: Record<string, RouteStatus>
+  /** Central questions: mirrored to the local topic, and skipped (another site, or invalid). */
+  questions?: { mirrored: number; otherSite: number; invalid: number; lastError?: string }
   lastSuccessAt?: number
   lastError?: string
   failingSince?: number
@@ -99,12 +115,16 @@ function headerValue(v: Buffer | string | undefined): string | undefined {
 export function createForwarder(options: ForwarderOptions): Forwarder {
   const { clock, settings } = options
   const log = options.log.child({ stage: 'forward' })
-  const status: ForwarderStatus = { routes: Object.fromEntries(options.routes.map((r) => [r.name, { forwarded: 0, lag: 0, skipped: 0 }])) }
+  const status: ForwarderStatus = {
+    routes: Object.fromEntries(options.routes.map((r) => [r.name, { forwarded: 0, lag: 0, skipped: 0, filtered: 0 }])),
+    ...(options.questions ? { questions: { mirrored: 0, otherSite: 0, invalid: 0 } } : {}),
+  }
   const consumers: { stop(): Promise<void> }[] = []
   const runs: Promise<void>[] = []
   const abort = new AbortController()
   let stopped = false
   let central: { bus: KafkaBus; producer: BusProducer } | undefined
+  let mirrorProducer: BusProducer | undefined
   let connecting: Promise<BusProducer> | undefined
   let lastLoggedError = ''
   let lastLoggedAt = 0
@@ -211,7 +231,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     }
   }
 
-  function toCentral(route: ForwardRoute, partition: number, m: ConsumedMessage): BusMessage | undefined {
+  /** The central message; undefined when the local one is broken, null when the route filters it out. */
+  function toCentral(route: ForwardRoute, partition: number, m: ConsumedMessage): BusMessage | undefined | null {
     let value: Record<string, unknown>
     try {
       value = JSON.parse(m.value?.toString() ?? '') as Record<string, unknown>
@@ -220,6 +241,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       log.error({ topic: route.source.topic, partition, offset: m.offset, err: describeError(err) }, 'local message is not a JSON object; not forwarded')
       return undefined
     }
+    if (route.filter && !route.filter(value)) return null
     const dedupId = `${options.site}:${route.source.topic}:${partition}:${m.offset}`
     const schema = headerValue(m.headers?.['schema']) ?? `shiftscribe.${route.name}`
     return {
@@ -248,8 +270,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       r.lag = Math.max(0, high - Number(chunk[0]?.offset ?? high))
       metrics?.lag.set({ source: route.name }, r.lag)
       await yieldToHigher(route, batch)
-      const messages = chunk.map((m) => toCentral(route, batch.partition, m)).filter((m): m is BusMessage => m !== undefined)
-      r.skipped += chunk.length - messages.length
+      const converted = chunk.map((m) => toCentral(route, batch.partition, m))
+      const messages = converted.filter((m): m is BusMessage => m !== undefined && m !== null)
+      r.filtered += converted.filter((m) => m === null).length
+      r.skipped += converted.filter((m) => m === undefined).length
       const bytes = messages.reduce((a, m) => a + m.value.length + m.key.length, 0)
       for (let attempt = 0; !stopped; attempt++) {
         try {
@@ -300,11 +324,67 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     }
   }
 
+  /**
+   * Central questions → local questions topic, for this site only. The central offset is
+   * committed after the local ack, so a question is mirrored at least once (the question
+   * agent answers an id once).
+   */
+  async function runQuestions(mirror: QuestionMirror): Promise<void> {
+    const q = status.questions as NonNullable<ForwarderStatus['questions']>
+    // consumer.run() returns once the consumer runs; the producer lives until stop().
+    await mirrorLoop()
+
+    async function mirrorLoop(): Promise<void> {
+      for (let attempt = 0; !stopped; attempt++) {
+        let consumer: ReturnType<KafkaBus['createConsumer']> | undefined
+        try {
+          const bus = options.connectCentral()
+          if (options.centralTopics && options.centralTopics.length > 0) await bus.ensureTopics(options.centralTopics)
+          consumer = bus.createConsumer({ groupId: `${options.groupId}-questions`, topic: mirror.source, maxWaitTimeMs: 500 })
+          consumers.push(consumer)
+          await options.local.ensureTopics([mirror.target])
+          mirrorProducer ??= await options.local.createProducer()
+          const producerNow = mirrorProducer
+          const c = consumer
+          await c.run(async (batch) => {
+            const out: BusMessage[] = []
+            for (const m of batch.messages) {
+              let value: unknown
+              try {
+                value = JSON.parse(m.value?.toString('utf8') ?? '')
+              } catch {
+                value = undefined
+              }
+              const accepted = mirror.accept(value)
+              if (accepted === undefined) q.invalid++
+              else if (accepted.site !== options.site) q.otherSite++
+              else out.push({ key: accepted.id, value: JSON.stringify({ ...(value as object), replyTo: 'central' }), headers: { schema: 'shiftscribe.question', 'schema-version': String(SCHEMA_VERSION), 'content-type': 'application/json', 'source-topic': mirror.source } })
+            }
+            if (out.length > 0) await producerNow.send([{ topic: mirror.target.topic, messages: out }], { compression: 'none' })
+            q.mirrored += out.length
+            const last = batch.messages[batch.messages.length - 1]
+            if (last !== undefined) await c.commit([{ partition: batch.partition, offset: Number(last.offset) + 1 }])
+            if (out.length > 0) log.info({ questions: out.length }, 'central questions mirrored to the local questions topic')
+          })
+          return
+        } catch (err) {
+          if (stopped) return
+          q.lastError = explainCentralError(err)
+          const wait = backoffMs(attempt, settings.retryMinMs, settings.retryMaxMs)
+          log.warn({ err: q.lastError, retryInMs: wait }, 'cannot read central questions; retrying')
+          await consumer?.stop().catch(() => undefined)
+          await sleep(clock, wait, abort.signal)
+        }
+      }
+    }
+  }
+
   return {
     name: 'forward',
     async start() {
       stopped = false
       for (const route of options.routes) runs.push(runRoute(route))
+      if (options.questions) runs.push(runQuestions(options.questions))
       log.info({ routes: options.routes.map((r) => `${r.source.topic} → ${r.target}`) }, 'forwarding to the central cluster')
     },
     async stop() {
@@ -315,6 +395,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       await Promise.all(consumers.map((c) => c.stop().catch(() => undefined)))
       await Promise.all(runs)
       await dropCentral()
+      await mirrorProducer?.disconnect().catch(() => undefined)
+      mirrorProducer = undefined
     },
     health(): Health {
       const lag = Object.entries(status.routes)

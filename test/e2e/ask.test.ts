@@ -38,6 +38,8 @@ describe('ask (real model, real Kafka)', () => {
       ask: { deadlineMs: 60_000 },
       top: { timeZone: 'UTC' },
       http: { enabled: true, host: '127.0.0.1', port, token },
+      kafkaCentral: { enabled: true, brokers: services.kafkaCentral },
+      forward: { sources: { narratives: false, anomalies: false, kpis: false, answers: true } },
     })
     let gw: GatewayProcess | undefined
     teardown.add('stop gateway', async () => {
@@ -60,13 +62,20 @@ describe('ask (real model, real Kafka)', () => {
     expect(sim.published).toBe(20_000)
     const base = `http://127.0.0.1:${port}`
     // Everything applied: the newest reading of the run is in the state database.
+    // Everything applied: the journal drained and the aggregator caught up, twice in a row.
+    let settled = 0
     await waitFor(
       async () => {
-        const v = (await (await fetch(`${base}/api/system`)).json()) as { store: { newestTs: number | null }; metrics: { name: string; values: { value: number }[] }[] }
+        const v = (await (await fetch(`${base}/api/system`)).json()) as {
+          ledger: { pending: number } | null
+          store: { newestTs: number | null }
+          metrics: { name: string; values: { value: number }[] }[]
+        }
         const lag = v.metrics.find((m) => m.name === 'shiftscribe_aggregate_lag_messages')?.values[0]?.value
-        return v.store.newestTs !== null && lag === 0
+        settled = v.store.newestTs !== null && lag === 0 && v.ledger?.pending === 0 ? settled + 1 : 0
+        return settled >= 3
       },
-      { timeoutMs: 60_000, intervalMs: 500, what: 'every reading applied to the state database' },
+      { timeoutMs: 90_000, intervalMs: 1000, what: 'every reading applied to the state database' },
     )
 
     // Over Kafka.
@@ -117,5 +126,38 @@ describe('ask (real model, real Kafka)', () => {
     const out = await execFileAsync(process.execPath, [cli, 'ask', '--config', fixture.configFile, 'What was the highest spindle temperature on line 1 machine 2 in the last hour?'], { timeout: 120_000 })
     expect(out.stdout).toMatch(/spindle_temp/)
     expect(out.stdout).toMatch(/understood: max/)
+
+    // Through the central cluster: a question for this site comes back answered on the central
+    // answers topic; one for another plant is not answered here; local questions stay local.
+    const central = new Kafka({ clientId: `ask-central-${secureRandom()}`, brokers: [...services.kafkaCentral], logLevel: logLevel.NOTHING })
+    const hq = central.producer()
+    await hq.connect()
+    teardown.add('central producer', () => hq.disconnect())
+    const ours = `hq-${secureRandom()}`
+    const theirs = `hq-${secureRandom()}`
+    await waitFor(async () => {
+      const admin = central.admin()
+      await admin.connect()
+      try {
+        return (await admin.listTopics()).includes(fixture.centralTopics.questions)
+      } finally {
+        await admin.disconnect()
+      }
+    }, { timeoutMs: 60_000, intervalMs: 500, what: 'the central questions topic' })
+    await hq.send({
+      topic: fixture.centralTopics.questions,
+      messages: [
+        { key: theirs, value: JSON.stringify({ v: 1, id: theirs, site: 'another-plant', question: 'How many parts today?', askedBy: 'hq' }) },
+        { key: ours, value: JSON.stringify({ v: 1, id: ours, site: fixture.site, question: 'Which machine had the most anomalies today?', askedBy: 'hq' }) },
+      ],
+    })
+    const up = await readTopic(fixture.centralTopics.answers, services.kafkaCentral)
+    teardown.add('close central reader', () => up.close())
+    await up.settle((m) => m.some((x) => x.key === ours), { timeoutMs: 120_000, quietMs: 120_000 })
+    const back = JSON.parse(up.messages.find((x) => x.key === ours)?.value ?? '{}') as AnswerMessage & { dedupId?: string }
+    expect(back).toMatchObject({ questionId: ours, replyTo: 'central', askedBy: 'hq', understood: { intent: 'most_anomalies' } })
+    expect(back.dedupId).toMatch(new RegExp(`^${fixture.site}:`))
+    expect(up.messages.map((x) => x.key)).not.toContain(theirs)
+    expect(up.messages.map((x) => x.key)).not.toContain(questionId)
   }, 360_000)
 })

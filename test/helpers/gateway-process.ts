@@ -13,7 +13,7 @@ export interface GatewayFixture {
   dir: string
   configFile: string
   topics: { readings: string; quarantine: string; anomalies: string; kpis: string; narratives: string; questions: string; answers: string }
-  centralTopics: { summaries: string; anomalies: string; kpis: string }
+  centralTopics: { summaries: string; anomalies: string; kpis: string; questions: string; answers: string }
   site: string
   prefix: string
 }
@@ -32,7 +32,13 @@ export function gatewayFixture(overrides: Record<string, Record<string, unknown>
     questions: `test.${id}.questions`,
     answers: `test.${id}.answers`,
   }
-  const centralTopics = { summaries: `central.${id}.summaries`, anomalies: `central.${id}.anomalies`, kpis: `central.${id}.kpis` }
+  const centralTopics = {
+    summaries: `central.${id}.summaries`,
+    anomalies: `central.${id}.anomalies`,
+    kpis: `central.${id}.kpis`,
+    questions: `central.${id}.questions`,
+    answers: `central.${id}.answers`,
+  }
   const site = 'test-site'
   const config = {
     site,
