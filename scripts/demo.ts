@@ -10,7 +10,7 @@
 //   narratives, and the aggregator's offsets, which live in the state database);
 // - run-unique names wherever state outlives the process: local topics
 //   `demo.<run>.readings|quarantine|anomalies|kpis|narratives|questions|answers`, central topics
-//   `demo.<run>.summaries|anomalies|kpis`, the gateway id (hence the MQTT client id and the
+//   `demo.<run>.summaries|anomalies|kpis|questions|answers`, the gateway id (hence the MQTT client id and the
 //   aggregate/forward consumer groups) `shiftscribe-demo-<run>`, and the MQTT topic prefix
 //   `factory/<run>` (a fresh persistent session that only sees this run's simulator);
 // - the per-run config is derived from config/demo.yaml into .services/demo/<run>/gateway.yaml
@@ -542,7 +542,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const local = (kafka['local'] ??= {}) as Record<string, unknown>
   local['topics'] = Object.fromEntries(['readings', 'quarantine', 'anomalies', 'kpis', 'narratives', 'questions', 'answers'].map((t) => [t, `demo.${id}.${t}`]))
   const central = (kafka['central'] ??= {}) as Record<string, unknown>
-  central['topics'] = Object.fromEntries(['summaries', 'anomalies', 'kpis'].map((t) => [t, `demo.${id}.${t}`]))
+  central['topics'] = Object.fromEntries(['summaries', 'anomalies', 'kpis', 'questions', 'answers'].map((t) => [t, `demo.${id}.${t}`]))
   const http = section('http')
   http['enabled'] = true
   if (options.httpPort !== undefined) http['port'] = options.httpPort
@@ -693,7 +693,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       ? '  token:   set (only POST …/regenerate needs it; pages and GET /api/* are open)'
       : '  token:   none needed to read; regenerating a narrative is off (set SHIFTSCRIBE_HTTP_TOKEN to turn it on)',
   )
-  say(`  central: topics demo.${id}.{summaries,anomalies,kpis} on ${config.kafka.central.brokers.join(',')}`)
+  say(`  central: topics demo.${id}.{summaries,anomalies,kpis,questions,answers} on ${config.kafka.central.brokers.join(',')}`)
   say(`  stop:    Ctrl-C${options.until ? ` (or it exits by itself: --until ${options.until}, --timeout ${options.timeoutS} s)` : ''}`)
   say('')
 
