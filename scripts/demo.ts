@@ -545,6 +545,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   central['topics'] = Object.fromEntries(['summaries', 'anomalies', 'kpis', 'questions', 'answers'].map((t) => [t, `demo.${id}.${t}`]))
   const http = section('http')
   http['enabled'] = true
+  // A token for this run (unless one is configured), so the ask box and regenerate work in the demo.
+  if (http['token'] === undefined && http['tokenFile'] === undefined && !process.env['SHIFTSCRIBE_HTTP_TOKEN']) http['token'] = randomBytes(18).toString('hex')
   if (options.httpPort !== undefined) http['port'] = options.httpPort
   if (options.llmThreads !== undefined) section('llm')['threads'] = options.llmThreads
   writeFileSync(configFile, `# Derived by scripts/demo.ts from config/demo.yaml for run ${id}.\n${stringifyYaml(raw)}`)
@@ -689,10 +691,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   say(`  page:    ${base}/          (shifts ${base}/shifts · incidents ${base}/incidents · system ${base}/system)`)
   say(`  API:     ${base}/api/overview · ${base}/api/system · ${base}/metrics`)
   say(
-    config.http.token !== undefined || config.http.tokenFile !== undefined
-      ? '  token:   set (only POST …/regenerate needs it; pages and GET /api/* are open)'
-      : '  token:   none needed to read; regenerating a narrative is off (set SHIFTSCRIBE_HTTP_TOKEN to turn it on)',
+    config.http.token !== undefined && http['token'] === config.http.token
+      ? `  ask:     ${base}/answers — API token for this run: ${config.http.token}`
+      : config.http.token !== undefined || config.http.tokenFile !== undefined
+        ? '  token:   set (asking and regenerating need it; pages and GET /api/* are open)'
+        : '  token:   none; asking and regenerating are off (set SHIFTSCRIBE_HTTP_TOKEN to turn them on)',
   )
+  say(`           or: node dist/cli/index.js ask --config ${rel(configFile)} "Which machine had the most anomalies today?"`)
   say(`  central: topics demo.${id}.{summaries,anomalies,kpis,questions,answers} on ${config.kafka.central.brokers.join(',')}`)
   say(`  stop:    Ctrl-C${options.until ? ` (or it exits by itself: --until ${options.until}, --timeout ${options.timeoutS} s)` : ''}`)
   say('')

@@ -70,6 +70,7 @@ describe('npm run demo', () => {
     const url = `http://127.0.0.1:${port}/`
     await waitFor(() => done || out.includes(url), { timeoutMs: 90_000, what: 'the demo to print the page URL' })
     expect(out, out).toContain(url)
+    expect(out).toMatch(/answers — API token for this run: [0-9a-f]{36}/)
     const page = await waitFor(
       async () => {
         try {
