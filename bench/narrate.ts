@@ -1,25 +1,33 @@
-// npm run bench:narrate [-- --json] [-- --threads 2] [-- --modes plan,free] [-- --n 20]
+// npm run bench:narrate [-- --json] [-- --threads 2] [-- --modes plan,free] [-- --n 20] [-- --ask-rounds 4]
 //
 // The narrate pipeline on seeded facts: 20 shift (and period) narratives and 20 incident
 // narratives, written exactly as the gateway writes them (facts → template → model → grounding
 // → one retry → template), in each mode; and the same model's raw speed through node-llama-cpp
 // alone (the same facts on a fresh sequence, no grammar, no chat template), measured right
 // after each job of the first mode so that both see the same load.
+// Then, on the same engine and narrator in the mode `auto` picks, the question agent: a fixed list of
+// questions (every intent, one that cannot be answered) asked --ask-rounds times on the same seeded
+// plant at Tuesday 07:00 (after a night shift, inside an early shift), each timed from ask() to
+// its answer. Latency and the model's share count answers from data; "cannot tell" answers
+// (unresolved questions, no model involved) are counted apart.
 // The JSON's top level is the mode `auto` picks for the model; `modes` has every mode measured.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { getLlama, LlamaCompletion, LlamaLogLevel } from 'node-llama-cpp'
+import { createAsker } from '../src/ask/asker.js'
+import type { AnswerMessage } from '../src/bus/messages.js'
 import { silentLogger } from '../src/log.js'
 import { createLlmEngine, type LlmEngine, type LlmResult } from '../src/narrate/engine.js'
 import { incidentFacts, recentFacts, shiftFacts, type FactsOptions } from '../src/narrate/facts.js'
 import { createNarrator } from '../src/narrate/narrator.js'
 import { renderTemplate } from '../src/narrate/template.js'
 import type { FactSet, Narrative } from '../src/narrate/types.js'
+import type { ShiftCalendar } from '../src/shifts/shift-calendar.js'
 import { seedFactsOptions, seedStateDb } from '../src/simulate/seed-state.js'
 import type { StateDb } from '../src/store/state-db.js'
-import { systemClock } from '../src/util/clock.js'
+import { systemClock, type Clock } from '../src/util/clock.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -27,6 +35,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '2' },
     modes: { type: 'string', default: 'plan,free' },
     n: { type: 'string', default: '20' },
+    'ask-rounds': { type: 'string', default: '4' },
     model: { type: 'string', default: 'models/SmolLM2-135M-Instruct.Q4_1.gguf' },
     verbose: { type: 'boolean', default: false },
   },
@@ -34,6 +43,8 @@ const { values: args } = parseArgs({
 const threads = Number(args.threads)
 const N = Number(args.n)
 const modes = args.modes.split(',').map((m) => m.trim()) as ('plan' | 'free')[]
+const askRounds = Number(args['ask-rounds'])
+if (!Number.isInteger(askRounds) || askRounds < 1) throw new Error(`--ask-rounds must be a whole number ≥ 1, not ${args['ask-rounds']}`)
 const say = (s: string) => process.stderr.write(`[bench:narrate] ${s}\n`)
 
 const pct = (xs: number[], p: number) => {
@@ -42,8 +53,30 @@ const pct = (xs: number[], p: number) => {
 }
 const r1 = (x: number) => Math.round(x * 10) / 10
 const r3 = (x: number) => Math.round(x * 1000) / 1000
+/** The narrator's deadline, and the question agent's (the gateway gives both the same budget). */
+const DEADLINE_MS = 30_000
 
-function factSets(dir: string): { sets: FactSet[]; db: StateDb; options: FactsOptions } {
+/** One question per intent (two for max and mean), over lines, machines, sensors and windows, and one the data cannot answer. */
+const QUESTIONS = [
+  'What was the highest spindle temperature on line 2 machine 3 in the last night shift?',
+  'Which machine had the most anomalies today?',
+  'How many parts did line 1 make this shift?',
+  'average vibration of line1/m2 in the last 2 hours',
+  'lowest pressure on line 2 yesterday',
+  'What is the reject rate on line 2 this shift?',
+  'How many rejects did line1 m1 have in the last night shift?',
+  'How many anomalies were there on line 1 in the last 8 hours?',
+  'Which machine made the most parts yesterday?',
+  'Summarize line 2 machine 1 for the last night shift',
+  'What was the maximum spindle speed on line 1 machine 3 in the last hour?',
+  'average spindle temperature on line 2 today',
+  'How hot is the welding robot on line 7?',
+] as const
+/** "Now" for the questions: Tuesday 07:00 UTC of the seeded week (the night shift is over, the early shift an hour old). */
+const ASK_NOW = Date.UTC(2026, 10, 24, 7)
+
+function factSets(dir: string): { sets: FactSet[]; db: StateDb; options: FactsOptions; calendar: ShiftCalendar } {
+  // Monday 05:30 to Wednesday 07:30: also the night shift and the early shift the questions ask about.
   say('seeding a state database from the simulated plant (2 days, 2 lines × 3 machines)')
   const seeded = seedStateDb({ file: join(dir, 'state.db'), hours: 50, sampleEveryS: 20, anomaliesPerMachinePerShift: 3 })
   const options: FactsOptions = seedFactsOptions(seeded)
@@ -63,7 +96,7 @@ function factSets(dir: string): { sets: FactSet[]; db: StateDb; options: FactsOp
   }
   if (incidents.size < N) throw new Error(`only ${incidents.size} distinct incidents in the seeded run`)
   say(`${seeded.readings} readings, ${shifts.length} shift/period fact sets, ${incidents.size} incident fact sets`)
-  return { sets: [...shifts.slice(0, N), ...incidents.values()], db: seeded.db, options }
+  return { sets: [...shifts.slice(0, N), ...incidents.values()], db: seeded.db, options, calendar: seeded.calendar }
 }
 
 interface ModeResult {
@@ -80,7 +113,27 @@ interface ModeResult {
   narratives: number
 }
 
-async function runMode(mode: 'plan' | 'free', sets: FactSet[], db: StateDb, facts: FactsOptions, raw?: RawMeter): Promise<ModeResult> {
+interface AskResult {
+  ask_p50_ms: number
+  ask_p95_ms: number
+  /** Of the answers from data (not "cannot tell"), the share the model wrote, percent. */
+  ask_by_model_pct: number
+  /** Of all answers, the share whose grounding check passed, percent (must be 100). */
+  ask_grounded_pct: number
+  ask_answers: number
+  ask_cannot_tell: number
+  ask_template_reasons: Record<string, number>
+  ask_mode: string
+}
+
+interface Plant {
+  db: StateDb
+  facts: FactsOptions
+  calendar: ShiftCalendar
+}
+
+async function runMode(mode: 'plan' | 'free', sets: FactSet[], plant: Plant, raw?: RawMeter, ask?: { rounds: number }): Promise<{ result: ModeResult; ask?: AskResult }> {
+  const { db, facts } = plant
   const base = createLlmEngine({ enabled: true, modelPath: args.model, threads, gpu: false, contextSize: 4096, mode, maxTokens: 400, log: silentLogger() })
   const calls: LlmResult[] = []
   // Records every model call the narrator makes (retries included).
@@ -101,7 +154,7 @@ async function runMode(mode: 'plan' | 'free', sets: FactSet[], db: StateDb, fact
     db,
     engine,
     facts,
-    settings: { deadlineMs: 30_000, maxQueue: 64, catchUpHours: 0 },
+    settings: { deadlineMs: DEADLINE_MS, maxQueue: 64, catchUpHours: 0 },
     log: silentLogger(),
     clock: systemClock,
   })
@@ -116,7 +169,6 @@ async function runMode(mode: 'plan' | 'free', sets: FactSet[], db: StateDb, fact
     if (args.verbose) say(`${mode} ${n.id}: ${n.generator.type === 'llm' ? 'llm' : `template ${n.generator.reason}: ${n.generator.detail ?? ''}`}\n    ${n.headline}\n    ${n.body}`)
     if ((i + 1) % 10 === 0) say(`${mode}: ${i + 1}/${sets.length} narratives`)
   }
-  await base.stop()
   const promptTokens = calls.reduce((a, c) => a + c.promptTokens, 0)
   const promptMs = calls.reduce((a, c) => a + c.promptMs, 0)
   const outTokens = calls.reduce((a, c) => a + c.outputTokens, 0)
@@ -126,7 +178,7 @@ async function runMode(mode: 'plan' | 'free', sets: FactSet[], db: StateDb, fact
   for (const n of templates) if (n.generator.type === 'template') reasons[n.generator.reason] = (reasons[n.generator.reason] ?? 0) + 1
   // Published = grounded model text or a template; a model text is only ever kept when grounded.
   const publishable = out.filter((n) => n.generator.type === 'template' || n.grounding.ok).length
-  return {
+  const result: ModeResult = {
     model: info.model ?? args.model,
     mode,
     p50_ms: Math.round(pct(times, 50)),
@@ -138,6 +190,66 @@ async function runMode(mode: 'plan' | 'free', sets: FactSet[], db: StateDb, fact
     llm_share: r3(1 - templates.length / out.length),
     template_reasons: reasons,
     narratives: out.length,
+  }
+  try {
+    return { result, ...(ask !== undefined ? { ask: await runAsks(mode, narrator, plant, ask.rounds) } : {}) }
+  } finally {
+    await base.stop()
+  }
+}
+
+/** The question agent over the bench's narrator (so the same engine), each ask() timed to its answer. */
+async function runAsks(mode: string, narrator: ReturnType<typeof createNarrator>, plant: Plant, rounds: number): Promise<AskResult> {
+  const started = performance.now()
+  // Tuesday 07:00 advancing with the wall clock, so that windows like "the last hour" move as in the gateway.
+  const clock: Clock = { ...systemClock, now: () => ASK_NOW + Math.round(performance.now() - started) }
+  const asker = createAsker({
+    db: plant.db,
+    narrator,
+    facts: plant.facts,
+    calendar: plant.calendar,
+    settings: { maxQuestionChars: 500, maxQueue: 64, perAskerPerMinute: 10_000, deadlineMs: DEADLINE_MS },
+    log: silentLogger(),
+    clock,
+  })
+  await asker.start()
+  say(`ask: ${rounds} round(s) of ${QUESTIONS.length} questions in ${mode} mode`)
+  const fromData: { ms: number; answer: AnswerMessage }[] = []
+  const all: AnswerMessage[] = []
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const question of QUESTIONS) {
+        const t0 = performance.now()
+        const answer = await asker.ask({ question, askedBy: 'bench' })
+        const ms = performance.now() - t0
+        all.push(answer)
+        // "Cannot tell": the question did not resolve, so no facts and no model.
+        if (answer.understood !== null) fromData.push({ ms, answer })
+        if (args.verbose) {
+          const g = answer.generator
+          say(`ask ${Math.round(ms)} ms ${g.type === 'llm' ? 'llm' : `template ${g.reason}${g.detail ? `: ${g.detail}` : ''}`}${answer.grounding.ok ? '' : ' UNGROUNDED'}: ${question}\n    ${answer.headline}\n    ${answer.body}`)
+        }
+      }
+      say(`ask: ${round + 1}/${rounds} rounds`)
+    }
+  } finally {
+    await asker.stop()
+  }
+  const reasons: Record<string, number> = {}
+  for (const { answer } of fromData) if (answer.generator.type === 'template') reasons[answer.generator.reason] = (reasons[answer.generator.reason] ?? 0) + 1
+  const times = fromData.map((a) => a.ms)
+  const byModel = fromData.filter((a) => a.answer.generator.type === 'llm').length
+  const grounded = all.filter((a) => a.grounding.ok).length
+  if (grounded < all.length) say(`ask: ${all.length - grounded} of ${all.length} answers NOT grounded`)
+  return {
+    ask_p50_ms: Math.round(pct(times, 50)),
+    ask_p95_ms: Math.round(pct(times, 95)),
+    ask_by_model_pct: fromData.length === 0 ? 0 : r1((byModel / fromData.length) * 100),
+    ask_grounded_pct: all.length === 0 ? 0 : r1((grounded / all.length) * 100),
+    ask_answers: fromData.length,
+    ask_cannot_tell: all.length - fromData.length,
+    ask_template_reasons: reasons,
+    ask_mode: mode,
   }
 }
 
@@ -208,7 +320,7 @@ async function rawMeter(): Promise<RawMeter> {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'shiftscribe-bench-narrate-'))
   try {
-    const { sets, db, options } = factSets(dir)
+    const { sets, db, options, calendar } = factSets(dir)
     // Templates: computed first for every narrative; the slowest of all sets (after a warm-up round).
     let templateMax = 0
     for (let k = 0; k < 5; k++) {
@@ -219,22 +331,27 @@ async function main(): Promise<void> {
       }
     }
     const results: ModeResult[] = []
+    // The questions go to the engine in the mode `auto` picks (see below), after its narratives.
+    const askMode = modes.includes('plan') ? 'plan' : modes[0]
+    let ask: AskResult | undefined
     const raw = await rawMeter()
     for (const [i, mode] of modes.entries()) {
       say(`${mode} mode: ${sets.length} narratives with ${threads} thread(s)${i === 0 ? ', each followed by the raw model on the same facts' : ''}`)
-      results.push(await runMode(mode, sets, db, options, i === 0 ? raw : undefined))
+      const run = await runMode(mode, sets, { db, facts: options, calendar }, i === 0 ? raw : undefined, mode === askMode ? { rounds: askRounds } : undefined)
+      results.push(run.result)
+      ask ??= run.ask
     }
     const rawSpeed = raw.result()
     await raw.close()
     db.close()
     // The mode `auto` would pick: plan below 1B parameters (this bench's default model is 135M).
     const autoMode = results.find((r) => r.mode === 'plan') ?? results[0]
-    if (autoMode === undefined) throw new Error('no mode measured')
+    if (autoMode === undefined || ask === undefined) throw new Error('no mode measured')
     const { mode: _m, template_reasons: _t, narratives: _n, ...top } = autoMode
     void _m
     void _t
     void _n
-    const result = { ...top, ...rawSpeed, template_ms: r3(templateMax), mode: autoMode.mode, threads, modes: Object.fromEntries(results.map((r) => [r.mode, r])) }
+    const result = { ...top, ...rawSpeed, template_ms: r3(templateMax), ...ask, mode: autoMode.mode, threads, modes: Object.fromEntries(results.map((r) => [r.mode, r])) }
     if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`)
     else {
       const lines = [
@@ -247,6 +364,12 @@ async function main(): Promise<void> {
         `raw node-llama-cpp: prompt ${rawSpeed.raw_prompt_tps} tok/s, generation ${rawSpeed.raw_gen_tps} tok/s`,
         `pipeline / raw (${autoMode.mode}): prompt ${r3(autoMode.prompt_tps / rawSpeed.raw_prompt_tps)}×, generation ${r3(autoMode.gen_tps / rawSpeed.raw_gen_tps)}×`,
         `template: slowest ${r3(templateMax)} ms (target ≤ 5 ms)`,
+        '',
+        `questions (${ask.ask_mode} mode, ${askRounds} round(s) × ${QUESTIONS.length} questions, deadline ${DEADLINE_MS} ms):`,
+        '',
+        '| answers from data | ask p50 ms | ask p95 ms | by the model % | grounded % | cannot tell | template reasons |',
+        '| --- | --- | --- | --- | --- | --- | --- |',
+        `| ${ask.ask_answers} | ${ask.ask_p50_ms} | ${ask.ask_p95_ms} | ${ask.ask_by_model_pct} | ${ask.ask_grounded_pct} | ${ask.ask_cannot_tell} | ${JSON.stringify(ask.ask_template_reasons)} |`,
         '',
       ]
       process.stdout.write(lines.join('\n'))
