@@ -45,7 +45,7 @@ function makeAsker(reply?: (set: FactSet) => NarrativeText, settings = {}): Aske
     narrator,
     facts,
     calendar: seeded.calendar,
-    settings: { maxQuestionChars: 500, maxQueue: 4, perAskerPerMinute: 10, deadlineMs: 5000, ...settings },
+    settings: { maxQuestionChars: 500, maxQueue: 4, perAskerPerMinute: 20, deadlineMs: 5000, ...settings },
     log: silentLogger(),
     clock: { now: () => now, setTimeout, clearTimeout } as never,
   })
@@ -100,6 +100,24 @@ describe('question agent (seeded plant, fake engine)', () => {
     const a = await asker.ask({ question: 'How many parts did line 1 make this shift?', askedBy: 'test' })
     expect(a.understood).toMatchObject({ intent: 'parts', start: shift.startTs, end: now })
     expect(a.headline).toContain(`line1 made ${formatNumber(parts)} parts`)
+  })
+
+  it('writes grounded template answers for every intent (counter names are known names; rejects are not read as parts)', async () => {
+    for (const question of [
+      'How many rejects did line1 m1 have in the last night shift?',
+      'How many parts did line 2 machine 1 make in the last night shift?',
+      'reject rate of line1/m2 yesterday',
+      'reject rate today',
+      'lowest pressure on line 2 yesterday',
+      'average vibration of line1/m2 in the last 2 hours',
+      'Which machine made the most parts today?',
+      'how many anomalies on line 2 today',
+      'summary of line 1 this shift',
+      'What happened on line1 m3 in the last night shift?',
+    ]) {
+      const a = await asker.ask({ question, askedBy: 'intents' })
+      expect(a.grounding, `${question}: ${a.headline} ${a.body} ${JSON.stringify(a.grounding)}`).toMatchObject({ ok: true, unknownNames: [] })
+    }
   })
 
   it('says it cannot tell for an unknown machine or a future time, and lists what it knows', async () => {

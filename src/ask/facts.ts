@@ -96,6 +96,8 @@ export function answerFacts(db: StateDb, questionId: string, r: Resolved, option
   const kpis = computeShiftKpis(db, { id: `answer/${questionId}`, name: 'answer', date, startTs: start, endTs: end }, options)
   const machines = machinesInScope(r, kpis.machines)
   for (const m of machines) facts.name(m.line, m.machine)
+  // The sensors the question named are registry names the title and the texts may use.
+  for (const s of r.sensors) facts.name(s.line, s.machine, s.sensor)
   const lines: string[] = []
   let primary: Fact | undefined
   let headline: string
@@ -135,14 +137,16 @@ export function answerFacts(db: StateDb, questionId: string, r: Resolved, option
       primary = facts.add(`reject_rate.${scope}`, 'reject_rate', scope, rate, '%', window, (d) => `${scope} reject rate ${d}`)
       facts.add(`parts.${scope}`, 'parts', scope, parts, 'parts', window, (d) => `${d} made`)
       facts.add(`rejects.${scope}`, 'rejects', scope, rejects, 'parts', window, (d) => `${d} rejected`)
-      lines.push(`The reject rate on ${scope} was ${primary.display} (${formatNumber(rejects)} of ${formatNumber(parts)} parts).`)
+      lines.push(`The reject rate on ${scope} was ${primary.display}: ${formatNumber(rejects)} parts rejected, ${formatNumber(parts)} parts made.`)
       return
     }
     const total = sum(values)
     if (total === null) return
     const verb = what === 'parts' ? 'made' : 'rejected'
     primary = facts.add(`${what}.${scope}`, what, scope, total, 'parts', window, (d) => `${scope} ${d} ${verb}`)
-    lines.push(`${scope === 'site' ? 'The site' : scope} ${verb} ${primary.display}.`)
+    const who = scope === 'site' ? 'The site' : scope
+    // "made 270 parts", "had 14 parts rejected": the grounding check reads the metric from these words.
+    lines.push(what === 'parts' ? `${who} made ${primary.display}.` : `${who} had ${primary.display} rejected.`)
     if (machines.length > 1) {
       for (const m of machines.slice(0, MAX_RANKED * 2)) {
         const v = what === 'parts' ? m.parts : m.rejects
