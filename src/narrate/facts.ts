@@ -92,7 +92,8 @@ class FactList {
   }
 }
 
-function hhmm(zone: Zone, ts: number): string {
+/** Local wall time "HH:MM" of `ts` in the site's zone, as every fact shows times. */
+export function hhmm(zone: Zone, ts: number): string {
   const local = new Date(ts + zone.offsetAt(ts))
   return local.toISOString().slice(11, 16)
 }
