@@ -20,6 +20,8 @@ export const QUARANTINE_REASONS = [
   'too_many_readings', // a JSON array longer than the per-message limit
   'bad_topic_segment', // a mapped topic segment is not [A-Za-z0-9_.-]{1,64}
   'unmapped_topic', // the topic matches no configured pattern
+  'bad_protobuf', // Sparkplug B topic, payload is not a valid Sparkplug B protobuf (or lacks a required field)
+  'no_birth', // Sparkplug B data whose birth is unknown or stale (no birth yet, seq gap, unknown alias): a rebirth was requested
 ] as const
 export type QuarantineReason = (typeof QUARANTINE_REASONS)[number]
 
@@ -37,6 +39,8 @@ export const readingMessageSchema = z.object({
   value: z.number(),
   unit: z.string().max(32).optional(),
   quality: z.string().max(32).optional(),
+  /** Sparkplug B `is_historical`: a stored reading sent late by the edge node (not live). Absent = live. */
+  historical: z.literal(true).optional(),
   receivedAt: z.number().int(),
   mqttTopic: z.string(),
 })
@@ -56,6 +60,39 @@ export const quarantineMessageSchema = z.object({
   receivedAt: z.number().int(),
 })
 export type QuarantineMessage = z.infer<typeof quarantineMessageSchema>
+
+/**
+ * Also on factory.readings (key `site/line/machine`, header schema `shiftscribe.machine-state`):
+ * a machine went offline or came back, from Sparkplug B births and deaths. Consumers of the
+ * readings topic tell the two apart by `type` (a reading has none). It rides the readings
+ * topic so the aggregator applies it in the same exactly-once transaction as the readings,
+ * and a rebuild replays it.
+ */
+export const machineStateMessageSchema = z.object({
+  v: z.literal(SCHEMA_VERSION),
+  type: z.literal('machine_state'),
+  site: segment,
+  line: segment,
+  machine: segment,
+  state: z.enum(['online', 'offline']),
+  /** Event time: the birth's timestamp; for NDEATH (an MQTT will, stamped at connect) the receive time. */
+  ts: z.number().int(),
+  /** The Sparkplug message that said so. */
+  cause: z.enum(['NBIRTH', 'DBIRTH', 'NDEATH', 'DDEATH']),
+  /** Sparkplug ids as they came (validated printable, ≤ 128 characters). */
+  group: z.string().max(128),
+  edgeNode: z.string().max(128),
+  device: z.string().max(128).optional(),
+  /** The birth/death sequence number that ties an NDEATH to its NBIRTH. */
+  bdSeq: z.number().int().optional(),
+  receivedAt: z.number().int(),
+  mqttTopic: z.string(),
+})
+export type MachineStateMessage = z.infer<typeof machineStateMessageSchema>
+
+export function machineKey(m: { site: string; line: string; machine: string }): string {
+  return `${m.site}/${m.line}/${m.machine}`
+}
 
 export function readingKey(r: { site: string; line: string; machine: string; sensor: string }): string {
   return `${r.site}/${r.line}/${r.machine}/${r.sensor}`

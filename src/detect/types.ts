@@ -3,7 +3,9 @@
 
 // `rate_of_change` was added after the first six (appended, so existing indices keep their
 // meaning); it has no counterpart in the simulator's ground truth and is off by default.
-export const ANOMALY_KINDS = ['limit_breach', 'spike', 'drift', 'flatline', 'dropout', 'reject_rate_jump', 'rate_of_change'] as const
+// `offline` (appended last) is not detected from readings: a Sparkplug B NDEATH/DDEATH opens it and
+// the next birth closes it (a machine_state message on the readings topic, see bus/messages.ts).
+export const ANOMALY_KINDS = ['limit_breach', 'spike', 'drift', 'flatline', 'dropout', 'reject_rate_jump', 'rate_of_change', 'offline'] as const
 export type AnomalyKind = (typeof ANOMALY_KINDS)[number]
 
 export type Severity = 'warning' | 'critical'
