@@ -33,6 +33,9 @@ import { createMqttSubscriber, type MqttSubscriberOptions } from './ingest/mqtt-
 import { createMessageParser } from './ingest/parse-message.js'
 import { createPump, schemaHeaders, type Route } from './ingest/pump.js'
 import { createTopicMapper } from './ingest/topic-map.js'
+import { createSparkplugHost } from './ingest/sparkplug/host.js'
+import { registerSparkplugMetrics } from './ingest/sparkplug/metrics.js'
+import { createSparkplugStore } from './ingest/sparkplug/store.js'
 import type { Log } from './log.js'
 import type { Health, Service } from './service.js'
 import { systemClock, type Clock } from './util/clock.js'
@@ -134,20 +137,46 @@ export function createGateway(deps: GatewayDeps): Gateway {
       clock,
       onDelivered: (_records, sendMs) => metrics.observeSend(sendMs),
     })
+    const sparkplugHost =
+      config.mqtt.enabled && config.mqtt.sparkplug.enabled
+        ? createSparkplugHost({
+            config: config.mqtt.sparkplug,
+            hostId: config.mqtt.sparkplug.hostId ?? config.gatewayId,
+            site: config.site,
+            store: createSparkplugStore(j.database()),
+            maxPayloadBytes: config.mqtt.maxPayloadBytes,
+            log,
+            clock,
+          })
+        : undefined
+    if (sparkplugHost) registerSparkplugMetrics(registry, sparkplugHost)
+    const parseJson = createMessageParser({
+      mapTopic: createTopicMapper(config.mqtt.subscriptions, config.site),
+      maxPayloadBytes: config.mqtt.maxPayloadBytes,
+      maxReadings: config.mqtt.maxReadingsPerMessage,
+    })
     const subscriber = !config.mqtt.enabled
       ? undefined
       : createMqttSubscriber({
           settings: { ...config.mqtt, filters: config.mqtt.subscriptions.map((s) => s.filter) },
-          parse: createMessageParser({
-            mapTopic: createTopicMapper(config.mqtt.subscriptions, config.site),
-            maxPayloadBytes: config.mqtt.maxPayloadBytes,
-            maxReadings: config.mqtt.maxReadingsPerMessage,
-          }),
+          parse: sparkplugHost
+            ? (topic, payload, receivedAt) => (sparkplugHost.owns(topic) ? sparkplugHost.parse(topic, payload, receivedAt) : parseJson(topic, payload, receivedAt))
+            : parseJson,
           journal: j,
           log,
           clock,
           connect: deps.connectMqtt,
           onJournaled: () => pump.notify(),
+          ...(sparkplugHost
+            ? {
+                session: {
+                  filters: sparkplugHost.filters,
+                  ...(config.mqtt.sparkplug.publishState ? { nextWill: () => sparkplugHost.nextWill(), farewell: () => ({ ...sparkplugHost.offlineState(), retain: true }) } : {}),
+                  connected: (publish) => sparkplugHost.connected(publish),
+                  disconnected: () => sparkplugHost.disconnected(),
+                },
+              }
+            : {}),
         })
     await pump.start()
     started.push(pump)
@@ -374,6 +403,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (subscriber !== undefined) {
       await subscriber.start()
       started.push(subscriber)
+    }
+    if (sparkplugHost !== undefined) {
+      const host = sparkplugHost
+      started.push({
+        name: 'sparkplug',
+        start: async () => undefined,
+        stop: async () => undefined,
+        health: () => {
+          const s = host.stats()
+          return {
+            ok: true,
+            detail: `host ${host.stateTopic}: ${s.nodes.online}/${s.nodes.online + s.nodes.offline} edge nodes and ${s.devices.online}/${s.devices.online + s.devices.offline} devices online; ${s.rebirthRequests} rebirths requested, ${s.noBirth} messages without birth`,
+          }
+        },
+      })
     }
     const l = j.ledger()
     log.info(

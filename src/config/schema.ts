@@ -127,6 +127,53 @@ function checkPattern(filter: string, pattern: string, ctx: z.RefinementCtx): vo
   }
 }
 
+const SPARKPLUG_ID_RE = /^[^+#/\u0000-\u001f\u007f-\u009f]{1,128}$/
+const SPARKPLUG_TEMPLATE_RE = /^(?:[A-Za-z0-9_.-]|\{(?:group|edge|device|metric)\})+$/
+
+/** A name template over the Sparkplug ids: `{group}`, `{edge}`, `{device}`, `{metric}` and literal [A-Za-z0-9_.-]. */
+const sparkplugTemplate = (allowed: readonly string[]) =>
+  z
+    .string()
+    .regex(SPARKPLUG_TEMPLATE_RE, 'must be letters, digits, "_", ".", "-" and {group} {edge} {device} {metric}')
+    .refine((t) => [...t.matchAll(/\{(\w+)\}/g)].every((m) => allowed.includes(m[1] ?? '')), {
+      message: `may only use ${allowed.map((a) => `{${a}}`).join(' ')} here`,
+    })
+
+export const sparkplugSchema = z
+  .strictObject({
+    /** Ingest Eclipse Sparkplug B (protobuf, `spBv1.0/…` topics) as a host application. */
+    enabled: z.boolean().default(false),
+    /** The host application id: the gateway publishes its retained state on `spBv1.0/STATE/<hostId>`. Default: shiftscribe-<site>. */
+    hostId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 characters of letters, digits, "_", "." or "-"').optional(),
+    /** Sparkplug group ids to subscribe to; "+" means every group. */
+    groups: z
+      .array(z.string().regex(SPARKPLUG_ID_RE, 'must be a Sparkplug group id (no "/", "+", "#" or control characters), or "+"'))
+      .min(1)
+      .default(['+']),
+    /** How Sparkplug ids become line/machine/sensor names (any other character becomes "_", "/" becomes "."). */
+    map: z
+      .strictObject({
+        /** Line of every metric. */
+        line: sparkplugTemplate(['group', 'edge']).default('{edge}'),
+        /** Machine of a device's metrics. */
+        machine: sparkplugTemplate(['group', 'edge', 'device']).default('{device}'),
+        /** Machine of an edge node's own metrics (NBIRTH/NDATA). */
+        nodeMachine: sparkplugTemplate(['group', 'edge']).default('{edge}'),
+        /** Sensor of a metric. */
+        sensor: sparkplugTemplate(['group', 'edge', 'device', 'metric']).default('{metric}'),
+      })
+      .prefault({}),
+    /** Exact Sparkplug metric name → sensor name, ahead of map.sensor (e.g. "Motor/Temp (C)": motor_temp). */
+    metricNames: z.record(z.string().min(1).max(256), segmentName).default({}),
+    /** Metrics that are not sensor data: a name equal to one of these, or starting with one that ends in "/". */
+    skipMetrics: z.array(z.string().min(1).max(256)).default(['bdSeq', 'Node Control/', 'Device Control/']),
+    /** Least time between two rebirth requests (NCMD Node Control/Rebirth) to one edge node. */
+    rebirthMinIntervalS: z.number().min(0.1).max(3600).default(10),
+    /** Publish the host application's retained STATE (Sparkplug 3.0), with the offline one as MQTT will. */
+    publishState: z.boolean().default(true),
+  })
+  .prefault({})
+
 const mqttSchema = z
   .strictObject({
     /** The ingest stage (MQTT → journal). Off: a box that only aggregates, narrates or forwards what is already in its local Kafka. */
@@ -148,10 +195,20 @@ const mqttSchema = z
     /** A JSON array payload with more readings than this is quarantined. */
     maxReadingsPerMessage: z.number().int().min(1).max(100000).default(1000),
     subscriptions: z.array(subscriptionSchema).default([]),
+    /** Eclipse Sparkplug B ingest (docs/sparkplug.md). */
+    sparkplug: sparkplugSchema,
   })
   .superRefine((m, ctx) => {
-    if (m.enabled && m.subscriptions.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['subscriptions'], message: 'needs at least one subscription (or mqtt.enabled: false)' })
+    if (m.enabled && m.subscriptions.length === 0 && !m.sparkplug.enabled) {
+      ctx.addIssue({ code: 'custom', path: ['subscriptions'], message: 'needs at least one subscription, or sparkplug.enabled (or mqtt.enabled: false)' })
+    }
+    m.subscriptions.forEach((s, i) => {
+      if (m.sparkplug.enabled && ['spBv1.0', '#'].includes(s.filter.split('/')[0] ?? '')) {
+        ctx.addIssue({ code: 'custom', path: ['subscriptions', i, 'filter'], message: `"${s.filter}" overlaps the Sparkplug namespace spBv1.0/…; Sparkplug topics are subscribed by mqtt.sparkplug` })
+      }
+    })
+    if (m.sparkplug.groups.includes('+') && m.sparkplug.groups.length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['sparkplug', 'groups'], message: '"+" already means every group; list group ids or "+" alone' })
     }
     if (m.password !== undefined && m.passwordFile !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['password'], message: 'set either password or passwordFile, not both' })
@@ -514,3 +571,4 @@ export const configSchema = z.strictObject({
 export type ConfigInput = z.input<typeof configSchema>
 export type ParsedConfig = z.output<typeof configSchema>
 export type SubscriptionConfig = z.output<typeof subscriptionSchema>
+export type SparkplugConfig = z.output<typeof sparkplugSchema>

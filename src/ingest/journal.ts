@@ -64,11 +64,13 @@ export interface Journal {
   fileBytes(): number
   /** After a 'full' append: waits until the refused entries would fit (the pump frees space), or `signal` aborts. */
   waitForSpace(signal?: AbortSignal): Promise<void>
+  /** The journal's SQLite database, for state that must be durable before a PUBACK too (Sparkplug births). */
+  database(): Database.Database
   close(): void
 }
 
-const KIND_CODE: Record<EntryKind, number> = { reading: 0, quarantine: 1 }
-const CODE_KIND: EntryKind[] = ['reading', 'quarantine']
+const KIND_CODE: Record<EntryKind, number> = { reading: 0, quarantine: 1, state: 2 }
+const CODE_KIND: EntryKind[] = ['reading', 'quarantine', 'state']
 
 export function createJournal(options: JournalOptions): Journal {
   const { file, log } = options
@@ -252,6 +254,8 @@ export function createJournal(options: JournalOptions): Journal {
       })
     },
 
+    database: () => db,
+
     close() {
       for (const wake of spaceWaiters) wake()
       if (db.open) db.close()
@@ -328,6 +332,7 @@ export function readJournalLedger(file: string): LedgerCounts {
 /** Where the pump sends journal records: readings and quarantine records to their topics. */
 export function journalRoute(topics: { readings: string; quarantine: string }): (record: JournalRecord) => Route {
   const reading: Route = { topic: topics.readings, headers: schemaHeaders('shiftscribe.reading') }
+  const state: Route = { topic: topics.readings, headers: schemaHeaders('shiftscribe.machine-state') }
   const quarantine: Route = { topic: topics.quarantine, headers: schemaHeaders('shiftscribe.quarantine') }
-  return (record) => (record.kind === 'reading' ? reading : quarantine)
+  return (record) => (record.kind === 'reading' ? reading : record.kind === 'state' ? state : quarantine)
 }

@@ -41,6 +41,21 @@ export interface MqttSubscriberOptions {
   connect?: (url: string, options: IClientOptions) => MqttClient
   /** After each commit (wakes the pump). */
   onJournaled?: () => void
+  /** A protocol on top of the session (the Sparkplug B host): extra subscriptions, a will, hooks. */
+  session?: SessionHooks
+}
+
+export type PublishFn = (topic: string, payload: Buffer, options: { qos: 0 | 1; retain: boolean }) => void
+
+export interface SessionHooks {
+  filters: readonly string[]
+  /** The will for the next connection (asked before each connect). */
+  nextWill?: () => { topic: string; payload: Buffer; qos: 1; retain: boolean }
+  /** After a connection is up and its subscriptions are in place. */
+  connected?: (publish: PublishFn) => void
+  disconnected?: () => void
+  /** Published (QoS1) before a clean disconnect, when a will would not be sent. */
+  farewell?: () => { topic: string; payload: Buffer; retain: boolean }
 }
 
 export interface MqttSubscriber extends Service {
@@ -66,6 +81,8 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
   const { settings, parse, journal, clock } = options
   const log = options.log.child({ stage: 'mqtt' })
   const connect = options.connect ?? mqtt.connect
+  const session = options.session
+  const filters = [...settings.filters, ...(session?.filters ?? [])]
   let client: MqttClient | undefined
   let stopped = false
   let isConnected = false
@@ -210,6 +227,7 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
         username: settings.username,
         password: settings.password,
         resubscribe: true,
+        ...(session?.nextWill ? { will: session.nextWill() } : {}),
         customHandleAcks: (topic, payload, _packet, callback) => {
           if (stopped) return // never acked: the broker keeps it for the next session
           const result = parse(topic, payload, clock.now())
@@ -231,27 +249,36 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
         if (grouping) stage(result, topic)
         else commitOne(result, topic, () => undefined)
       })
+      const publish: PublishFn = (topic, payload, opts) => {
+        c.publish(topic, payload, { qos: opts.qos, retain: opts.retain }, (err) => {
+          if (err) log.warn({ err: err.message, topic: topic.slice(0, 200) }, 'publish failed')
+        })
+      }
       c.on('connect', (connack) => {
         isConnected = true
         everConnected = true
         c.options.reconnectPeriod = settings.reconnectMinMs
         log.info({ url: settings.url, clientId: settings.clientId, sessionPresent: connack.sessionPresent }, 'connected to MQTT broker')
-        if (!connack.sessionPresent) {
-          c.subscribe(
-            settings.filters.map((f) => f),
-            { qos: 1 },
-            (err, granted) => {
-              if (err) {
-                lastError = `subscribe failed: ${err.message}`
-                log.error({ err: err.message }, 'subscribe failed')
-                return
-              }
-              const refused = (granted ?? []).filter((g) => g.qos > 1)
-              if (refused.length > 0) log.error({ filters: refused.map((g) => g.topic) }, 'broker refused subscriptions')
-              else log.info({ filters: settings.filters }, 'subscribed (QoS1)')
-            },
-          )
+        if (connack.sessionPresent) {
+          session?.connected?.(publish)
+          return
         }
+        c.subscribe(
+          filters,
+          { qos: 1 },
+          (err, granted) => {
+            if (err) {
+              lastError = `subscribe failed: ${err.message}`
+              log.error({ err: err.message }, 'subscribe failed')
+              return
+            }
+            const refused = (granted ?? []).filter((g) => g.qos > 1)
+            if (refused.length > 0) log.error({ filters: refused.map((g) => g.topic) }, 'broker refused subscriptions')
+            else log.info({ filters }, 'subscribed (QoS1)')
+            // After the subscriptions (Sparkplug: STATE online only once the host can hear births).
+            if (isConnected) session?.connected?.(publish)
+          },
+        )
       })
       c.on('close', () => {
         // PUBACKs held for this connection must not go out on the next one: its packet ids
@@ -261,6 +288,9 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
         const resume = paused
         paused = []
         for (const go of resume) go()
+        session?.disconnected?.()
+        // The next connection gets its own will (Sparkplug: a fresh STATE timestamp).
+        if (session?.nextWill) c.options.will = session.nextWill()
         if (stopped) return
         if (isConnected) log.warn({ url: settings.url }, 'MQTT connection closed; reconnecting')
         isConnected = false
@@ -294,6 +324,14 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
       abort.abort()
       const c = client
       client = undefined
+      const bye = session?.farewell?.()
+      if (c && bye && isConnected) {
+        // A clean disconnect sends no will: say it ourselves, briefly.
+        await Promise.race([
+          new Promise<void>((resolve) => c.publish(bye.topic, bye.payload, { qos: 1, retain: bye.retain }, () => resolve())),
+          new Promise<void>((resolve) => setTimeout(resolve, 2000).unref()),
+        ])
+      }
       // Unacked QoS1 messages stay with the broker and come back next session.
       if (c) await c.endAsync(true).catch(() => undefined)
       isConnected = false

@@ -2,10 +2,11 @@
 // and the original bytes. Kafka keys and values are encoded here, once, so the pump only
 // moves bytes.
 import { SCHEMA_VERSION, readingKey, type QuarantineMessage, type QuarantineReason, type ReadingMessage } from '../bus/messages.js'
-import { decodePayload } from './decode.js'
-import type { TopicMapper } from './topic-map.js'
+import { decodePayload, type DecodedReading } from './decode.js'
+import type { SensorId, TopicMapper } from './topic-map.js'
 
-export type EntryKind = 'reading' | 'quarantine'
+/** `state`: a machine_state message (Sparkplug birth/death); it goes to the readings topic. */
+export type EntryKind = 'reading' | 'quarantine' | 'state'
 
 export interface JournalEntry {
   kind: EntryKind
@@ -37,29 +38,37 @@ export function createMessageParser(options: MessageParserOptions): MessageParse
     if (!decoded.ok) return quarantine(topic, payload, receivedAt, decoded.reason, decoded.detail, maxPayloadBytes)
     const { id } = match
     const key = Buffer.from(readingKey(id))
-    return {
-      ok: true,
-      entries: decoded.readings.map((r) => {
-        const message: ReadingMessage = {
-          v: SCHEMA_VERSION,
-          site: id.site,
-          line: id.line,
-          machine: id.machine,
-          sensor: id.sensor,
-          ts: r.ts ?? receivedAt,
-          value: r.value,
-          unit: r.unit,
-          quality: r.quality,
-          receivedAt,
-          mqttTopic: topic,
-        }
-        return { kind: 'reading', key, value: Buffer.from(JSON.stringify(message)), receivedAt }
-      }),
-    }
+    return { ok: true, entries: decoded.readings.map((r) => readingEntry(id, r, receivedAt, topic, key)) }
   }
 }
 
-function quarantine(
+/** The journal entry of one reading (factory.readings, key `site/line/machine/sensor`). */
+export function readingEntry(
+  id: SensorId,
+  r: DecodedReading & { historical?: boolean },
+  receivedAt: number,
+  topic: string,
+  key: Buffer = Buffer.from(readingKey(id)),
+): JournalEntry {
+  const message: ReadingMessage = {
+    v: SCHEMA_VERSION,
+    site: id.site,
+    line: id.line,
+    machine: id.machine,
+    sensor: id.sensor,
+    ts: r.ts ?? receivedAt,
+    value: r.value,
+    unit: r.unit,
+    quality: r.quality,
+    ...(r.historical === true ? { historical: true as const } : {}),
+    receivedAt,
+    mqttTopic: topic,
+  }
+  return { kind: 'reading', key, value: Buffer.from(JSON.stringify(message)), receivedAt }
+}
+
+/** One message kept whole in factory.quarantine with the reason. */
+export function quarantine(
   topic: string,
   payload: Uint8Array,
   receivedAt: number,
