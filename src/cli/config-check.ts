@@ -46,7 +46,7 @@ export function summarize(config: Config): string {
   const subs = config.mqtt.subscriptions.length
   return [
     `site ${config.site} (${config.timeZone})`,
-    `mqtt ${config.mqtt.enabled ? `${config.mqtt.url} (${subs} subscription${subs === 1 ? '' : 's'})` : 'off'}`,
+    `mqtt ${config.mqtt.enabled ? `${config.mqtt.url} (${subs} subscription${subs === 1 ? '' : 's'}${config.mqtt.sparkplug.enabled ? `, Sparkplug B host ${config.mqtt.sparkplug.hostId ?? config.gatewayId} for group${config.mqtt.sparkplug.groups.length === 1 ? '' : 's'} ${config.mqtt.sparkplug.groups.join(', ')}` : ''})` : 'off'}`,
     `local kafka ${config.kafka.local.brokers.join(',')}`,
     `central kafka ${config.kafka.central.enabled ? config.kafka.central.brokers.join(',') : 'off'}`,
     `llm ${config.llm.enabled ? `${config.llm.modelPath} (${config.llm.threads} thread${config.llm.threads === 1 ? '' : 's'})` : 'off'}`,

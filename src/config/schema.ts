@@ -147,7 +147,7 @@ export const sparkplugSchema = z
     hostId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 characters of letters, digits, "_", "." or "-"').optional(),
     /** Sparkplug group ids to subscribe to; "+" means every group. */
     groups: z
-      .array(z.string().regex(SPARKPLUG_ID_RE, 'must be a Sparkplug group id (no "/", "+", "#" or control characters), or "+"'))
+      .array(z.string().refine((g) => g === '+' || SPARKPLUG_ID_RE.test(g), 'must be a Sparkplug group id (no "/", "+", "#" or control characters), or "+"'))
       .min(1)
       .default(['+']),
     /** How Sparkplug ids become line/machine/sensor names (any other character becomes "_", "/" becomes "."). */
