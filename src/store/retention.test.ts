@@ -23,7 +23,9 @@ describe('retention', () => {
       for (let m = 0; m < 12_000; m++) insert.run('k', now - 40 * DAY + m * 60_000, 0, 0) // 40 days old
       for (let m = 0; m < 100; m++) insert.run('k', now - DAY + m * 60_000, 0, 0) // yesterday
     })()
-    const anomaly = db.prepare("INSERT INTO anomalies VALUES (?, 'k', 's', 'l', 'm', 'x', 'spike', 'warning', ?, 0, ?, 1, 1, 'd', 'event')")
+    const anomaly = db.prepare(
+      "INSERT INTO anomalies (id, key, site, line, machine, sensor, kind, severity, state, started_at, ended_at, observed, expected, detail, clock) VALUES (?, 'k', 's', 'l', 'm', 'x', 'spike', 'warning', ?, 0, ?, 1, 1, 'd', 'event')",
+    )
     anomaly.run('old-closed', 'closed', now - 31 * DAY)
     anomaly.run('old-open', 'open', null)
     anomaly.run('new-closed', 'closed', now - DAY)

@@ -1,5 +1,5 @@
-// The state database: minute buckets, the sensor registry, anomalies, shifts and their KPIs,
-// detector state, the consumed Kafka offsets and an outbox — one SQLite file (WAL), so that a
+// The state database: minute buckets, the sensor registry, machine states, anomalies, shifts and
+// their KPIs, detector state, the consumed Kafka offsets and an outbox — one SQLite file (WAL), so that a
 // batch's effects and its offsets commit in one transaction.
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -21,6 +21,20 @@ export interface BucketRow {
   first_value: number
   last_ts: number
   last_value: number
+}
+
+/** A row of `machine_states`: a machine's state from Sparkplug B births and deaths. */
+export interface MachineStateRow {
+  site: string
+  line: string
+  machine: string
+  state: 'online' | 'offline'
+  /** Event time of the change into `state`. */
+  since: number
+  /** The Sparkplug message that made that change: NBIRTH, DBIRTH, NDEATH or DDEATH. */
+  cause: string
+  /** Event time of the newest message applied for the machine. */
+  updated_at_event: number
 }
 
 const MIGRATIONS: readonly string[] = [
@@ -161,6 +175,23 @@ const MIGRATIONS: readonly string[] = [
     body TEXT NOT NULL
   );
   CREATE INDEX answers_by_time ON answers (created_at);
+  `,
+  // 4: machine state from Sparkplug B births and deaths (machine_state messages on the readings
+  // topic). One row per machine: `since` and `cause` describe the last change of state,
+  // `updated_at_event` is the event time of the newest message applied (older ones are ignored).
+  // anomalies.cause: what an `offline` anomaly was caused by (NDEATH or DDEATH); null otherwise.
+  `
+  CREATE TABLE machine_states (
+    site TEXT NOT NULL,
+    line TEXT NOT NULL,
+    machine TEXT NOT NULL,
+    state TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    cause TEXT NOT NULL,
+    updated_at_event INTEGER NOT NULL,
+    PRIMARY KEY (site, line, machine)
+  ) WITHOUT ROWID;
+  ALTER TABLE anomalies ADD COLUMN cause TEXT;
   `,
 ]
 
