@@ -44,6 +44,7 @@ function fakeBank(options: { throwOn?: number } = {}): DetectorBank {
       return []
     },
     tick: () => [],
+    machineState: () => [],
     takeDirtyState() {
       const out = [...dirty].map((key) => ({ key, state: JSON.stringify({ open: openByKey.has(key) }) }))
       dirty.clear()

@@ -1,7 +1,7 @@
 // Building anomaly events: deterministic ids (a replay or a rebuild gives the same id) and the
 // numbers in `detail`, formatted the same way everywhere so that the text is reproducible too.
 import { createHash } from 'node:crypto'
-import type { AnomalyEvent, AnomalyKind, Severity } from './types.js'
+import type { AnomalyEvent, AnomalyKind, OfflineCause, Severity } from './types.js'
 
 export interface SensorIdentity {
   key: string
@@ -32,6 +32,8 @@ export interface OpenFields {
   expected: number | null
   detail: string
   clock?: 'event' | 'wall'
+  /** `offline` only: the Sparkplug death that caused it. */
+  cause?: OfflineCause
 }
 
 /** Emits an open event and returns it (the detector keeps it in its state until the close). */
@@ -53,6 +55,7 @@ export function emitOpen(sink: EventSink, f: OpenFields): AnomalyEvent {
     expected: f.expected,
     detail: f.detail,
     clock,
+    ...(f.cause !== undefined ? { cause: f.cause } : {}),
   }
   // The caller gets a copy: the detector keeps the original in its serialized state.
   sink.out.push({ ...event })

@@ -4,7 +4,7 @@ import { createPlant } from '../simulate/plant.js'
 import { anomalyId } from './anomaly-event.js'
 import { detectConfigSchema, type DetectConfigInput } from './config.js'
 import { BANK_STATE_KEY, createDetectorBank } from './detector-bank.js'
-import type { AnomalyEvent, DetectorBank, ReadingInput } from './types.js'
+import type { AnomalyEvent, DetectorBank, MachineStateInput, ReadingInput } from './types.js'
 
 // Unit tests of the detector bank, through its public contract, on data of the tests' own making
 // and on the simulator's plant (pure and seeded; no I/O). The long runs get a generous timeout:
@@ -324,6 +324,89 @@ describe('dropout', () => {
     expect(events[0]?.id).not.toBe(anomalyId(`${SITE}/l1/m1/a`, 'dropout', T0 + 100 * step, 'event'))
     expect(events[2]).toMatchObject({ endedAt: T0 + 100 * step, clock: 'wall' })
     expect(live(() => 0)).toEqual([])
+  })
+})
+
+describe('dropout while the machine is offline', () => {
+  const step = 2000
+  const quiet: DetectConfigInput = { defaults: { flatline: { enabled: false } } }
+  const state = (st: 'online' | 'offline', ts: number): MachineStateInput => ({ site: SITE, line: 'l1', machine: 'm1', state: st, ts })
+  type Step = ReadingInput | MachineStateInput
+  // m1's sensors a and b report up to 98 s; m1 dies at 100 s and is back at 400 s; a reports again
+  // from 402 s, b never does. m2's c keeps the watermark moving to 800 s.
+  const c = series('l1/m2/c', T0, step, gaussian('c', 400, 20, 0.1))
+  const a = series('l1/m1/a', T0, step, gaussian('a', 400, 10, 0.1)).filter((_, k) => k < 50 || k > 200)
+  const b = series('l1/m1/b', T0, step, gaussian('b', 50, 30, 0.1))
+  const readings = interleave(a, b, c)
+  /** The readings with the death after the reading at `deathAfterS` and the birth at 400 s (after the readings at 400 s). */
+  const withStates = (deathAfterS = 100): Step[] => {
+    const out: Step[] = []
+    let died = false
+    let born = false
+    for (const r of readings) {
+      if (!died && r.ts > T0 + deathAfterS * 1000) {
+        out.push(state('offline', T0 + 100_000))
+        died = true
+      }
+      if (!born && r.ts > T0 + 400_000) {
+        out.push(state('online', T0 + 400_000))
+        born = true
+      }
+      out.push(r)
+    }
+    return out
+  }
+  const drive = (bank: DetectorBank, steps: readonly Step[], tickEvery: number): AnomalyEvent[] => {
+    const out: AnomalyEvent[] = []
+    let watermark = -Infinity
+    steps.forEach((x, i) => {
+      if ('value' in x) {
+        watermark = Math.max(watermark, x.ts)
+        out.push(...bank.observe(x))
+      } else out.push(...bank.machineState(x))
+      if (tickEvery > 0 && (i + 1) % tickEvery === 0) out.push(...bank.tick(watermark, watermark))
+    })
+    out.push(...bank.tick(watermark, watermark))
+    return out
+  }
+
+  it('opens no dropouts for a dead machine, and counts the silence from its return', () => {
+    // Without the machine states, both of m1's sensors drop out.
+    expect(kinds(drive(bankOf(quiet), readings, 1))).toEqual(['open dropout a', 'open dropout b', 'closed dropout a'])
+    const events = drive(bankOf(quiet), withStates(), 1)
+    // a came back with its machine; b did not, and drops out 60 s after the machine's return.
+    expect(kinds(events)).toEqual(['open dropout b'])
+    expect(events[0]).toMatchObject({ startedAt: T0 + 100_000, clock: 'event', id: anomalyId(`${SITE}/l1/m1/b`, 'dropout', T0 + 100_000, 'event') })
+  })
+
+  it('finds the same dropouts whatever the tick spacing, also when the death came after a dropout was due', () => {
+    for (const deathAfterS of [100, 250]) {
+      const ticked = drive(bankOf(quiet), withStates(deathAfterS), 1)
+      expect(drive(bankOf(quiet), withStates(deathAfterS), 0)).toEqual(ticked)
+      expect(drive(bankOf(quiet), withStates(deathAfterS), 37)).toEqual(ticked)
+    }
+    // A death known only at 250 s: a and b were silent past 60 s by then, so their dropouts stand.
+    expect(kinds(drive(bankOf(quiet), withStates(250), 0))).toEqual(['open dropout a', 'open dropout b', 'closed dropout a'])
+  })
+
+  it('keeps the machine offline across a restore', () => {
+    const steps = withStates()
+    const cut = steps.findIndex((x) => !('value' in x)) + 20
+    const first = bankOf(quiet)
+    drive(first, steps.slice(0, cut), 1)
+    const second = bankOf(quiet)
+    second.restore(first.takeDirtyState())
+    expect(kinds(drive(second, steps.slice(cut), 1))).toEqual(['open dropout b'])
+  })
+
+  it('ignores a repeated state', () => {
+    const bank = bankOf(quiet)
+    expect(bank.machineState(state('online', T0))).toEqual([])
+    bank.observe(reading('l1/m1/a', T0, 1))
+    expect(bank.machineState(state('offline', T0 + 1000))).toEqual([])
+    expect(bank.takeDirtyState().map((r) => r.key)).toContain(`${SITE}/l1/m1`)
+    expect(bank.machineState(state('offline', T0 + 2000))).toEqual([])
+    expect(bank.takeDirtyState()).toEqual([])
   })
 })
 

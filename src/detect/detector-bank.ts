@@ -7,7 +7,8 @@
 //
 // Per sensor, in event-time order: late readings (not newer than the sensor's newest) are
 // counted and skipped — the EWMAs and debounces need order, and waiting to re-sort would delay
-// every alarm. Per machine: level shifts (for the drift detectors) and the reject-rate detector.
+// every alarm. Per machine: level shifts (for the drift detectors), the reject-rate detector and
+// whether it is offline (Sparkplug B death): an offline machine's sensors open no new dropouts.
 import { type EventSink, type SensorIdentity } from './anomaly-event.js'
 import type { DetectConfig } from './config.js'
 import { newDriftState, resetDrift, stepDrift, type DriftState } from './drift-detector.js'
@@ -18,7 +19,7 @@ import { newRateState, stepRate, type RateState } from './rate-detector.js'
 import { newRejectState, stepParts, stepRejects, type RejectState } from './reject-rate-detector.js'
 import { createSettingsResolver, type SensorSettings } from './sensor-settings.js'
 import { baselineWarm, LEVEL_SHIFT, newBaseline, noiseSigma, stepBaseline, SUSPECT, type BaselineState } from './spike-detector.js'
-import type { AnomalyEvent, DetectorBank, ReadingInput } from './types.js'
+import type { AnomalyEvent, DetectorBank, MachineStateInput, ReadingInput } from './types.js'
 
 /** Version of the serialized state; a row of another version is ignored (that sensor starts fresh). */
 const STATE_VERSION = 1
@@ -58,6 +59,10 @@ interface MachineState {
   /** Recent level shifts: sensor names and when each began. */
   shifts: { sensor: string; ts: number }[]
   reject: RejectState
+  /** Offline since a Sparkplug death (absent in state written before machine states existed: online). */
+  offline?: boolean
+  /** Event time the machine last came back from offline; its sensors' silence counts from here at the earliest. */
+  onlineSince?: number
 }
 
 interface SensorEntry {
@@ -253,6 +258,13 @@ export function createDetectorBank(config: DetectConfig, deps: DetectorBankDeps 
     }
   }
 
+  /** Where a sensor's silence counts from for a new dropout: its last reading, or its machine's return if later; null while the machine is offline. */
+  function quietFrom(e: SensorEntry): number | null {
+    const m = e.machine.state
+    if (m.offline === true) return null
+    return m.onlineSince !== undefined && m.onlineSince > e.state.lastTs ? m.onlineSince : e.state.lastTs
+  }
+
   function openOf(state: SensorState | MachineState): AnomalyEvent[] {
     const found: AnomalyEvent[] = []
     if ('reject' in state) {
@@ -289,7 +301,7 @@ export function createDetectorBank(config: DetectConfig, deps: DetectorBankDeps 
         s.unit = r.unit
         e.sink.unit = e.settings.unit ?? r.unit
       }
-      if (s.lastTs >= 0) dropoutOnReading(s.drop, e.settings.dropout, s.lastTs, ts, watermark, e.sink)
+      if (s.lastTs >= 0) dropoutOnReading(s.drop, e.settings.dropout, s.lastTs, ts, watermark, e.sink, quietFrom(e))
       if (s.analog !== null) observeAnalog(e, s.analog, ts, r.value)
       else observeCounter(e, ts, r.value)
       s.lastTs = ts
@@ -308,8 +320,10 @@ export function createDetectorBank(config: DetectConfig, deps: DetectorBankDeps 
         if (!e.settings.enabled || s.lastTs < 0) continue
         const d = e.settings.dropout
         const before = out.length
-        dropoutOnTick(s.drop, d, s.lastTs, watermark, e.sink)
-        if (e.seenSinceTick || e.wallSeen < 0) {
+        const from = quietFrom(e)
+        dropoutOnTick(s.drop, d, s.lastTs, watermark, e.sink, from)
+        if (e.seenSinceTick || e.wallSeen < 0 || from === null) {
+          // An offline machine's wall-clock grace starts again when it comes back.
           e.wallSeen = wallNow
           e.seenSinceTick = false
         } else {
@@ -317,6 +331,30 @@ export function createDetectorBank(config: DetectConfig, deps: DetectorBankDeps 
         }
         if (out.length !== before) dirtySensors.add(e)
       }
+      return collect()
+    },
+
+    machineState(change: MachineStateInput): AnomalyEvent[] {
+      const m = machineEntry(change.site, change.line, change.machine)
+      const st = m.state
+      const offline = change.state === 'offline'
+      if ((st.offline === true) === offline) return NO_EVENTS
+      if (offline) {
+        // Dropouts already due at this watermark open now, before the machine counts as offline:
+        // whether a tick ran between the last reading and this message (batch boundaries) must
+        // not decide whether they exist, so a rebuild finds the same ones.
+        for (const e of sorted) {
+          if (e.machine !== m || !e.settings.enabled || e.state.lastTs < 0) continue
+          const before = out.length
+          dropoutOnTick(e.state.drop, e.settings.dropout, e.state.lastTs, watermark, e.sink, quietFrom(e))
+          if (out.length !== before) dirtySensors.add(e)
+        }
+        st.offline = true
+      } else {
+        st.offline = false
+        st.onlineSince = change.ts
+      }
+      dirtyMachines.add(m)
       return collect()
     },
 

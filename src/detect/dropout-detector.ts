@@ -27,10 +27,23 @@ export function dropoutThresholdMs(s: DropoutState, d: DropoutSettings): number 
   return Math.max(d.afterS * 1000, d.intervals * s.intervalMs)
 }
 
-/** An in-order reading at `ts` after one at `lastTs`; `watermark` already includes `ts`. */
-export function dropoutOnReading(s: DropoutState, d: DropoutSettings, lastTs: number, ts: number, watermark: number, sink: EventSink): void {
+/**
+ * An in-order reading at `ts` after one at `lastTs`; `watermark` already includes `ts`.
+ * `quietFrom`: where the silence counts from for a new dropout (the machine's return from offline
+ * when later than `lastTs`); null while the machine is offline (no new dropout). The texts still
+ * name `lastTs`, the last reading.
+ */
+export function dropoutOnReading(
+  s: DropoutState,
+  d: DropoutSettings,
+  lastTs: number,
+  ts: number,
+  watermark: number,
+  sink: EventSink,
+  quietFrom: number | null = lastTs,
+): void {
   const thr = dropoutThresholdMs(s, d)
-  if (s.open === null && d.enabled && watermark - lastTs > thr) openDropout(s, d, lastTs, thr, sink)
+  if (s.open === null && d.enabled && quietFrom !== null && watermark - quietFrom > thr) openDropout(s, d, lastTs, thr, sink)
   if (s.open !== null) {
     emitClose(sink, s.open, ts, round1((ts - lastTs) / 1000), s.open.expected, closeText(s.open, lastTs, ts, sink))
     s.open = null
@@ -43,10 +56,11 @@ export function dropoutOnReading(s: DropoutState, d: DropoutSettings, lastTs: nu
   if (gap <= thr) s.intervalMs = s.intervalMs === 0 ? gap : s.intervalMs + INTERVAL_ALPHA * (gap - s.intervalMs)
 }
 
-export function dropoutOnTick(s: DropoutState, d: DropoutSettings, lastTs: number, watermark: number, sink: EventSink): void {
-  if (s.open !== null || !d.enabled) return
+/** `quietFrom` as for dropoutOnReading. */
+export function dropoutOnTick(s: DropoutState, d: DropoutSettings, lastTs: number, watermark: number, sink: EventSink, quietFrom: number | null = lastTs): void {
+  if (s.open !== null || !d.enabled || quietFrom === null) return
   const thr = dropoutThresholdMs(s, d)
-  if (watermark - lastTs > thr) openDropout(s, d, lastTs, thr, sink)
+  if (watermark - quietFrom > thr) openDropout(s, d, lastTs, thr, sink)
 }
 
 /** `silentMs`: wall time since new data from this sensor last reached the bank. */

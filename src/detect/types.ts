@@ -8,6 +8,12 @@
 export const ANOMALY_KINDS = ['limit_breach', 'spike', 'drift', 'flatline', 'dropout', 'reject_rate_jump', 'rate_of_change', 'offline'] as const
 export type AnomalyKind = (typeof ANOMALY_KINDS)[number]
 
+/** The sensor name of machine-level anomalies (`offline`): key `site/line/machine/_status`. It has no readings and no buckets. */
+export const STATUS_SENSOR = '_status'
+
+/** The Sparkplug B messages that say a machine went offline. */
+export type OfflineCause = 'NDEATH' | 'DDEATH'
+
 export type Severity = 'warning' | 'critical'
 
 export interface ReadingInput {
@@ -48,6 +54,18 @@ export interface AnomalyEvent {
   detail: string
   /** 'event' when decided from event time alone (reproducible by a replay); 'wall' when the wall clock decided (dropout while no data arrives). */
   clock: 'event' | 'wall'
+  /** `offline` only: the Sparkplug death that caused it (kept in the state database for the narratives; not published). */
+  cause?: OfflineCause
+}
+
+/** A machine went offline or came back (a Sparkplug B death or birth), as the state processor applied it. */
+export interface MachineStateInput {
+  site: string
+  line: string
+  machine: string
+  state: 'online' | 'offline'
+  /** Event time of the change. */
+  ts: number
 }
 
 export interface DetectorBank {
@@ -60,6 +78,13 @@ export interface DetectorBank {
   tick(eventNow: number, wallNow: number): AnomalyEvent[]
   /** Serialized state of the sensors changed since the last call (persisted with the offsets). */
   takeDirtyState(): { key: string; state: string }[]
+  /**
+   * A machine changed state (called only on a change, in consumption order). While a machine is
+   * offline its sensors open no new dropouts — a dead machine is one offline anomaly, not one
+   * dropout per sensor; after it comes back their silence counts from its return. Returns the
+   * events it caused (dropouts already due when the machine went offline).
+   */
+  machineState(change: MachineStateInput): AnomalyEvent[]
   /** Restores state persisted earlier (before the first observe). */
   restore(rows: readonly { key: string; state: string }[]): void
   /** Currently open anomalies (for the page and for health). */
