@@ -2,6 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { anomalyId } from '../detect/anomaly-event.js'
+import { detectConfigSchema } from '../detect/config.js'
+import { createDetectorBank } from '../detect/detector-bank.js'
 import type { AnomalyEvent, DetectorBank, ReadingInput } from '../detect/types.js'
 import { silentLogger } from '../log.js'
 import { createShiftCalendar } from '../shifts/shift-calendar.js'
@@ -90,8 +93,43 @@ function dump(d: StateDb) {
     sensors: d.prepare('SELECT * FROM sensors ORDER BY key').all(),
     offsets: d.prepare('SELECT * FROM offsets ORDER BY partition').all(),
     anomalies: d.prepare('SELECT * FROM anomalies ORDER BY id').all(),
+    machineStates: d.prepare('SELECT * FROM machine_states ORDER BY site, line, machine').all(),
   }
 }
+
+interface StateFields {
+  state?: 'online' | 'offline'
+  cause?: string
+  machine?: string
+  edgeNode?: string
+  device?: string
+  bdSeq?: number
+}
+
+/** A machine_state message (Sparkplug B birth or death) as ingest writes it to factory.readings. */
+function stateMsg(offset: number, ts: number, f: StateFields = {}): IncomingMessage {
+  const cause = f.cause ?? 'NDEATH'
+  const state = f.state ?? (cause.endsWith('DEATH') ? 'offline' : 'online')
+  const value = {
+    v: 1,
+    type: 'machine_state',
+    site: 's',
+    line: 'l1',
+    machine: f.machine ?? 'm1',
+    state,
+    ts,
+    cause,
+    group: 'G',
+    edgeNode: f.edgeNode ?? 'E1',
+    ...(f.device !== undefined ? { device: f.device } : {}),
+    ...(f.bdSeq !== undefined ? { bdSeq: f.bdSeq } : {}),
+    receivedAt: ts,
+    mqttTopic: `spBv1.0/G/${cause}/E1`,
+  }
+  return { offset: String(offset), value: Buffer.from(JSON.stringify(value)) }
+}
+
+const offlineId = (machine: string, since: number) => anomalyId(`s/l1/${machine}/_status`, 'offline', since, 'event')
 
 /** A noisy stream: values with many decimals, so float sums are order-sensitive. */
 function stream(n: number): IncomingMessage[] {
@@ -238,5 +276,172 @@ describe('state processor', () => {
     expect(again.nextOffset(1)).toBe(50)
     expect(again.maxEventTs()).toBe(T0 + 49 * 7_000)
     expect(again.applyBatch(1, stream(60), T0)).toMatchObject({ applied: 10, skipped: 50 })
+  })
+})
+
+describe('machine states (Sparkplug B births and deaths)', () => {
+  const MIN = 60_000
+
+  it('opens one critical offline anomaly on a death, none for a second death, and closes it on the birth', () => {
+    const d = db()
+    const p = processor(d)
+    const died = T0 + MIN
+    const back = died + 12.5 * MIN
+    const out = p.applyBatch(
+      0,
+      [msg(0, 't', T0, 50), stateMsg(1, died, { bdSeq: 4 }), stateMsg(2, died + MIN, { cause: 'DDEATH', device: 'm1' }), stateMsg(3, back, { cause: 'NBIRTH', bdSeq: 5 })],
+      T0,
+    )
+    expect(out).toMatchObject({ applied: 4, machineStates: 3, invalid: 0, skipped: 0 })
+    const id = offlineId('m1', died)
+    expect(out.anomalies).toEqual([
+      {
+        id,
+        state: 'open',
+        kind: 'offline',
+        severity: 'critical',
+        key: 's/l1/m1/_status',
+        site: 's',
+        line: 'l1',
+        machine: 'm1',
+        sensor: '_status',
+        startedAt: died,
+        observed: 0,
+        expected: 1,
+        detail: 'l1/m1 offline: edge node E1 sent NDEATH (bdSeq 4).',
+        clock: 'event',
+        cause: 'NDEATH',
+      },
+      expect.objectContaining({ id, state: 'closed', startedAt: died, endedAt: back, detail: 'l1/m1 back online (NBIRTH) after 12.5 min.', cause: 'NDEATH' }),
+    ])
+    expect(d.prepare('SELECT id, kind, sensor, state, started_at, ended_at, cause FROM anomalies').all()).toEqual([
+      { id, kind: 'offline', sensor: '_status', state: 'closed', started_at: died, ended_at: back, cause: 'NDEATH' },
+    ])
+    expect(d.prepare('SELECT * FROM machine_states').all()).toEqual([
+      { site: 's', line: 'l1', machine: 'm1', state: 'online', since: back, cause: 'NBIRTH', updated_at_event: back },
+    ])
+    // Published like detector anomalies, keyed by the status sensor, without cause or clock.
+    const events = p.outbox.readBatch(0, 10, 1 << 20).map((r) => ({ key: r.key.toString(), value: JSON.parse(r.value.toString()) as Record<string, unknown> }))
+    expect(events.map((e) => [e.key, e.value.state, e.value.kind])).toEqual([
+      ['s/l1/m1/_status', 'open', 'offline'],
+      ['s/l1/m1/_status', 'closed', 'offline'],
+    ])
+    expect(events[0]?.value).not.toHaveProperty('cause')
+    expect(events[0]?.value).not.toHaveProperty('clock')
+    // No buckets or sensors for machine states, and event time stays the readings'.
+    expect(d.prepare('SELECT key FROM sensors').all()).toEqual([{ key: 's/l1/m1/t' }])
+    expect(d.prepare('SELECT count(*) AS n FROM buckets').get()).toEqual({ n: 1 })
+    expect(p.maxEventTs()).toBe(T0)
+  })
+
+  it('words a device death, and finds the open anomaly again after a restart', () => {
+    const d = db()
+    const died = T0 + 5 * MIN
+    const first = processor(d).applyBatch(0, [stateMsg(0, died, { cause: 'DDEATH', device: 'm1' })], T0)
+    expect(first.anomalies.map((e) => [e.state, e.detail])).toEqual([['open', 'l1/m1 offline: device m1 of edge node E1 sent DDEATH.']])
+    // A new processor (a restart, or a reload after a failed batch) knows only the database.
+    expect(processor(d).applyBatch(0, [stateMsg(1, died + MIN, { bdSeq: 2 })], T0).anomalies).toEqual([])
+    const closed = processor(d).applyBatch(0, [stateMsg(2, died + 90 * MIN, { cause: 'DBIRTH' })], T0)
+    expect(closed.anomalies).toEqual([expect.objectContaining({ id: offlineId('m1', died), state: 'closed', endedAt: died + 90 * MIN, cause: 'DDEATH', detail: 'l1/m1 back online (DBIRTH) after 90 min.' })])
+    expect(d.prepare("SELECT count(*) AS n FROM anomalies WHERE state = 'open'").get()).toEqual({ n: 0 })
+  })
+
+  it('ignores a message older than the newest applied for the machine (no flip back)', () => {
+    const d = db()
+    const p = processor(d)
+    const died = T0 + 10 * MIN
+    p.applyBatch(0, [stateMsg(0, died, { bdSeq: 1 })], T0)
+    // A birth from before the death arrives late: the machine stays offline, the anomaly open.
+    const late = p.applyBatch(0, [stateMsg(1, died - MIN, { cause: 'NBIRTH' })], T0)
+    expect(late).toMatchObject({ applied: 1, machineStates: 1, anomalies: [] })
+    expect(d.prepare('SELECT state, since, cause, updated_at_event FROM machine_states').get()).toEqual({ state: 'offline', since: died, cause: 'NDEATH', updated_at_event: died })
+    // A repeated death moves only updated_at_event; a birth older than that is still ignored.
+    p.applyBatch(0, [stateMsg(2, died + 2 * MIN, { cause: 'DDEATH' }), stateMsg(3, died + MIN, { cause: 'DBIRTH' })], T0)
+    expect(d.prepare('SELECT state, since, cause, updated_at_event FROM machine_states').get()).toEqual({ state: 'offline', since: died, cause: 'NDEATH', updated_at_event: died + 2 * MIN })
+    expect(d.prepare("SELECT state FROM anomalies WHERE kind = 'offline'").all()).toEqual([{ state: 'open' }])
+    // A birth at the same time as the newest applied message counts (partition order decides).
+    expect(p.applyBatch(0, [stateMsg(4, died + 2 * MIN, { cause: 'NBIRTH' })], T0).anomalies.map((e) => e.state)).toEqual(['closed'])
+  })
+
+  it('counts invalid machine_state messages as invalid and applies nothing of them', () => {
+    const d = db()
+    const p = processor(d)
+    const good = JSON.parse(stateMsg(0, T0).value?.toString() ?? '') as Record<string, unknown>
+    const bad: unknown[] = [
+      { ...good, machine: 'm 1' },
+      { ...good, line: '' },
+      { ...good, state: 'online' }, // contradicts NDEATH
+      { ...good, cause: 'STATE' },
+      { ...good, state: 'dead' },
+      { ...good, ts: String(T0) },
+      { ...good, ts: T0 + 0.5 },
+      { ...good, edgeNode: undefined },
+      { ...good, edgeNode: 'E1\n' },
+      { ...good, edgeNode: 'x'.repeat(129) },
+      { ...good, device: 7 },
+      { ...good, bdSeq: '4' },
+      { ...good, type: 'machine_status' },
+      null,
+      [good],
+    ]
+    const msgs: IncomingMessage[] = bad.map((v, i) => ({ offset: String(i), value: Buffer.from(JSON.stringify(v)) }))
+    const out = p.applyBatch(0, msgs, T0)
+    expect(out).toMatchObject({ applied: 0, machineStates: 0, invalid: bad.length, anomalies: [] })
+    expect(p.nextOffset(0)).toBe(bad.length)
+    expect(d.prepare('SELECT count(*) AS n FROM machine_states').get()).toEqual({ n: 0 })
+    expect(d.prepare('SELECT count(*) AS n FROM anomalies').get()).toEqual({ n: 0 })
+    // The same message, valid, applies.
+    expect(p.applyBatch(0, [stateMsg(bad.length, T0)], T0)).toMatchObject({ applied: 1, machineStates: 1, invalid: 0 })
+  })
+
+  it('changes nothing when a batch with machine states is redelivered', () => {
+    const d = db()
+    const p = processor(d)
+    const msgs = [msg(0, 't', T0, 50), stateMsg(1, T0 + MIN), msg(2, 't', T0 + 2 * MIN, 60, 'm2'), stateMsg(3, T0 + 3 * MIN, { cause: 'NBIRTH' }), stateMsg(4, T0 + 4 * MIN, { machine: 'm2', cause: 'NDEATH' })]
+    expect(p.applyBatch(0, msgs, T0).anomalies).toHaveLength(3)
+    const before = dump(d)
+    const outboxBefore = p.outbox.readBatch(0, 100, 1 << 20).length
+    expect(p.applyBatch(0, msgs, T0)).toMatchObject({ applied: 0, skipped: 5, anomalies: [] })
+    expect(processor(d).applyBatch(0, msgs.slice(2), T0)).toMatchObject({ applied: 0, skipped: 3, anomalies: [] })
+    expect(dump(d)).toEqual(before)
+    expect(p.outbox.readBatch(0, 100, 1 << 20)).toHaveLength(outboxBefore)
+  })
+
+  it('gives the same tables and events whatever the batch boundaries, with the real detectors (dropouts of a dead machine suppressed)', () => {
+    // Two machines reporting every 10 s for 3 h; m1 dies at 40 min (its death arrives 20 s after
+    // its last reading) and is back at 100 min. m2 stops at 150 min for good, but its death arrives
+    // only 3 min later, when its sensor's dropout was already due (100 s: ten intervals).
+    const msgs: IncomingMessage[] = []
+    let o = 0
+    for (let i = 0; i < 1080; i++) {
+      const ts = T0 + i * 10_000
+      const min = (ts - T0) / MIN
+      if (ts === T0 + 40 * MIN + 10_000) msgs.push(stateMsg(o++, ts, { bdSeq: 1 }))
+      if (ts === T0 + 100 * MIN) msgs.push(stateMsg(o++, ts, { cause: 'NBIRTH', bdSeq: 2 }))
+      if (ts === T0 + 153 * MIN) msgs.push(stateMsg(o++, ts, { machine: 'm2', cause: 'DDEATH', device: 'm2' }))
+      if (min < 40 || min >= 100) for (const sensor of ['temp', 'pressure']) msgs.push(msg(o++, sensor, ts, 60 + Math.sin(i / 7) + (sensor === 'pressure' ? 20 : 0)))
+      if (min < 150) msgs.push(msg(o++, 'temp', ts, 50 + Math.cos(i / 5), 'm2'))
+      // m3 never dies: it keeps the watermark moving.
+      msgs.push(msg(o++, 'temp', ts, 40 + Math.sin(i / 3), 'm3'))
+    }
+    const detectors = () => createDetectorBank(detectConfigSchema.parse({ defaults: { flatline: { enabled: false } } }))
+    const tables = (d: StateDb) => ({ ...dump(d), state: d.prepare('SELECT * FROM detector_state ORDER BY key').all() })
+    const whole = db()
+    const events = processor(whole, detectors()).applyBatch(0, msgs, T0).anomalies
+    // One offline anomaly per death, and no dropouts for m1's sensors; m2's was due before its death was known.
+    expect(events.map((e) => `${e.state} ${e.kind} ${e.machine}/${e.sensor}`)).toEqual([
+      'open offline m1/_status',
+      'closed offline m1/_status',
+      'open dropout m2/temp',
+      'open offline m2/_status',
+    ])
+    for (const size of [1, 7, 250]) {
+      const d = db()
+      const p = processor(d, detectors())
+      const seen: AnomalyEvent[] = []
+      for (let i = 0; i < msgs.length; i += size) seen.push(...p.applyBatch(0, msgs.slice(i, i + size), T0).anomalies)
+      expect(seen).toEqual(events)
+      expect(tables(d)).toEqual(tables(whole))
+    }
   })
 })

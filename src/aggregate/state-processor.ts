@@ -7,12 +7,17 @@
 // floating-point sums come out bit-identical whatever the batch boundaries were, and a shift
 // closes at the reading that moves the watermark past its end (not at a batch end): a rebuild
 // from the topic gives the same buckets, anomalies and shift KPIs as the live database.
+//
+// The topic also carries machine_state messages (Sparkplug B births and deaths): they update
+// machine_states and open or close `offline` anomalies (machine-states.ts) in the same
+// transaction, and create no buckets or sensors.
 import type { AnomalyEvent, DetectorBank, ReadingInput } from '../detect/types.js'
 import type { Log } from '../log.js'
 import { computeShiftKpis, type KpiOptions, type ShiftKpis } from '../shifts/kpis.js'
 import type { ShiftCalendar, ShiftInstance } from '../shifts/shift-calendar.js'
 import { createOutbox, type Outbox } from '../store/outbox.js'
 import { getMeta, readOffsets, setMeta, type BucketRow as Bucket, type StateDb } from '../store/state-db.js'
+import { createMachineStates, parseMachineState, type MachineStateChange } from './machine-states.js'
 
 export interface StateProcessorOptions {
   db: StateDb
@@ -35,8 +40,10 @@ export interface BatchOutcome {
   applied: number
   /** Already applied before (redelivered). */
   skipped: number
-  /** Not a valid reading message (counted, offset still consumed). */
+  /** Not a valid reading or machine_state message (counted, offset still consumed). */
   invalid: number
+  /** Of `applied`, how many were machine_state messages (the rest are readings). */
+  machineStates: number
   anomalies: AnomalyEvent[]
   closedShifts: ShiftKpis[]
 }
@@ -73,15 +80,31 @@ interface ParsedReading extends ReadingInput {
 
 const SEGMENT = /^[A-Za-z0-9_.-]{1,64}$/
 
-/** A reading message from factory.readings, checked field by field (cheaper than zod here). */
-function parseReading(value: Buffer | null): ParsedReading | undefined {
+type ParsedMessage = { type: 'reading'; reading: ParsedReading } | { type: 'machine_state'; change: MachineStateChange }
+
+/** A message from factory.readings: a reading (no `type`) or a machine_state; undefined when invalid. */
+function parseMessage(value: Buffer | null): ParsedMessage | undefined {
   if (value === null) return undefined
-  let m: Record<string, unknown>
+  let m: unknown
   try {
-    m = JSON.parse(value.toString('utf8')) as Record<string, unknown>
+    m = JSON.parse(value.toString('utf8'))
   } catch {
     return undefined
   }
+  // `null`, a number or an array is not a message (destructuring null would throw and wedge the batch).
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return undefined
+  const record = m as Record<string, unknown>
+  if (record.type === undefined) {
+    const reading = parseReading(record)
+    return reading === undefined ? undefined : { type: 'reading', reading }
+  }
+  if (record.type !== 'machine_state') return undefined
+  const change = parseMachineState(record)
+  return change === undefined ? undefined : { type: 'machine_state', change }
+}
+
+/** A reading message, checked field by field (cheaper than zod here). */
+function parseReading(m: Record<string, unknown>): ParsedReading | undefined {
   const { site, line, machine, sensor, ts, unit } = m
   const v = m.value
   if (
@@ -107,6 +130,7 @@ export function createStateProcessor(options: StateProcessorOptions): StateProce
   const { db, detectors, calendar, shifts, readingsTopic } = options
   const log = options.log.child({ stage: 'aggregate' })
   const outbox = createOutbox(db)
+  const machineStates = createMachineStates(db)
 
   const selectBucket = db.prepare('SELECT * FROM buckets WHERE key = ? AND minute = ?')
   const writeBucket = db.prepare(
@@ -123,8 +147,8 @@ export function createStateProcessor(options: StateProcessorOptions): StateProce
   )
   const writeState = db.prepare('INSERT OR REPLACE INTO detector_state (key, state) VALUES (?, ?)')
   const openAnomaly = db.prepare(
-    `INSERT OR REPLACE INTO anomalies (id, key, site, line, machine, sensor, kind, severity, state, started_at, ended_at, observed, expected, detail, clock)
-     VALUES (@id, @key, @site, @line, @machine, @sensor, @kind, @severity, 'open', @startedAt, NULL, @observed, @expected, @detail, @clock)`,
+    `INSERT OR REPLACE INTO anomalies (id, key, site, line, machine, sensor, kind, severity, state, started_at, ended_at, observed, expected, detail, clock, cause)
+     VALUES (@id, @key, @site, @line, @machine, @sensor, @kind, @severity, 'open', @startedAt, NULL, @observed, @expected, @detail, @clock, @cause)`,
   )
   const closeAnomaly = db.prepare(
     `UPDATE anomalies SET state = 'closed', ended_at = @endedAt, observed = @observed, expected = @expected, detail = @detail WHERE id = @id`,
@@ -153,15 +177,17 @@ export function createStateProcessor(options: StateProcessorOptions): StateProce
 
   function recordEvents(events: readonly AnomalyEvent[], wallNow: number): void {
     for (const e of events) {
-      const row = { ...e, expected: e.expected, endedAt: e.endedAt ?? null }
+      const row = { ...e, expected: e.expected, endedAt: e.endedAt ?? null, cause: e.cause ?? null }
       if (e.state === 'open') openAnomaly.run(row)
       else if (closeAnomaly.run(row).changes === 0) {
         openAnomaly.run(row)
         closeAnomaly.run(row)
       }
       if (options.publish) {
-        const { clock: _clock, ...value } = e
+        // The published message has neither (factory.anomalies' schema); an offline anomaly's cause is in its detail.
+        const { clock: _clock, cause: _cause, ...value } = e
         void _clock
+        void _cause
         outbox.add(options.publish.anomalies, 'shiftscribe.anomaly', e.key, value, wallNow)
       }
     }
@@ -222,16 +248,20 @@ export function createStateProcessor(options: StateProcessorOptions): StateProce
     const closedShifts: ShiftKpis[] = []
     let recorded = 0
     let applied = 0
+    let machineCount = 0
     let skipped = 0
     let invalid = 0
     let lastOffset: number | undefined
     let closeAt = nextShiftEnd()
 
+    const recordPending = () => {
+      recordEvents(anomalies.slice(recorded), wallNow)
+      recorded = anomalies.length
+    }
     const flush = () => {
       for (const b of buckets.values()) writeBucket.run(b)
       for (const s of sensors.values()) writeSensor.run(s)
-      recordEvents(anomalies.slice(recorded), wallNow)
-      recorded = anomalies.length
+      recordPending()
     }
 
     for (const message of messages) {
@@ -241,12 +271,26 @@ export function createStateProcessor(options: StateProcessorOptions): StateProce
         continue
       }
       lastOffset = offset
-      const r = parseReading(message.value)
-      if (r === undefined) {
+      const parsed = parseMessage(message.value)
+      if (parsed === undefined) {
         invalid++
         continue
       }
       applied++
+      if (parsed.type === 'machine_state') {
+        // Not event-time data for the watermark: a death's `ts` is the gateway's receive time
+        // (another clock than the readings', and far from theirs in a replay or a backfill), and
+        // a message that carries no readings says nothing about whether the readings up to that
+        // time have arrived. Moving the watermark on it could close a shift early (for good) and
+        // make every sensor look silent to the dropout detector; a plant that went quiet
+        // altogether closes its shift by the idle timeout instead.
+        machineCount++
+        // The open offline anomaly is looked up in the table: events of this batch go there first.
+        recordPending()
+        for (const e of machineStates.apply(parsed.change, detectors)) anomalies.push(e)
+        continue
+      }
+      const r = parsed.reading
       const minute = r.ts - (((r.ts % 60_000) + 60_000) % 60_000)
       const bk = `${r.key}\u0000${minute}`
       let b = buckets.get(bk)
@@ -324,8 +368,8 @@ export function createStateProcessor(options: StateProcessorOptions): StateProce
       }
     }
 
-    if (lastOffset === undefined) return { applied, skipped, invalid, anomalies, closedShifts }
-    if (applied > 0 && maxEventTs !== undefined) {
+    if (lastOffset === undefined) return { applied, skipped, invalid, machineStates: machineCount, anomalies, closedShifts }
+    if (applied > machineCount && maxEventTs !== undefined) {
       setMeta(db, 'max_event_ts', String(maxEventTs))
       // Event-time dropouts: decided by the watermark, so a replay decides the same.
       for (const e of detectors.tick(maxEventTs, wallNow)) anomalies.push(e)
@@ -333,7 +377,7 @@ export function createStateProcessor(options: StateProcessorOptions): StateProce
     flush()
     for (const { key, state } of detectors.takeDirtyState()) writeState.run(key, state)
     writeOffset.run(readingsTopic, partition, lastOffset + 1)
-    return { applied, skipped, invalid, anomalies, closedShifts }
+    return { applied, skipped, invalid, machineStates: machineCount, anomalies, closedShifts }
   })
 
   const tickTx = db.transaction((wallNow: number) => {
@@ -355,7 +399,8 @@ export function createStateProcessor(options: StateProcessorOptions): StateProce
       const outcome = applyTx(partition, messages, wallNow)
       const last = messages[messages.length - 1]
       if (last !== undefined && outcome.applied + outcome.invalid > 0) offsets.set(partition, Number(last.offset) + 1)
-      if (outcome.applied > 0) lastAppliedWall = wallNow
+      // The idle timeout counts from the last reading: machine states do not move event time.
+      if (outcome.applied > outcome.machineStates) lastAppliedWall = wallNow
       return outcome
     },
     tick(wallNow) {
