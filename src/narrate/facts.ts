@@ -33,6 +33,8 @@ interface AnomalyRow {
   observed: number
   expected: number | null
   unit: string | null
+  /** `offline` only: NDEATH or DDEATH. */
+  cause: string | null
 }
 
 const KIND_WORDS: Record<string, string> = {
@@ -43,6 +45,13 @@ const KIND_WORDS: Record<string, string> = {
   dropout: 'data dropout',
   reject_rate_jump: 'reject-rate jump',
   rate_of_change: 'fast change',
+  offline: 'machine offline',
+}
+
+/** What a Sparkplug death says happened (the cause column is NDEATH or DDEATH; never free text, so it may reach a prompt). */
+const CAUSE_WORDS: Record<string, string> = {
+  NDEATH: 'edge node stopped: NDEATH',
+  DDEATH: 'device stopped: DDEATH',
 }
 
 export const kindWords = (kind: string): string => KIND_WORDS[kind] ?? kind.replace(/_/g, ' ')
@@ -113,6 +122,7 @@ function anomalyUnit(a: AnomalyRow): string {
 
 /** Adds an anomaly's facts (`<id>`, `.start`, `.duration`, `.expected`) and returns the main one. */
 function anomalyFacts(list: FactList, zone: Zone, id: string, a: AnomalyRow, windowEnd: number): Fact {
+  if (a.kind === 'offline') return offlineFacts(list, zone, id, a, windowEnd)
   const scope = `${a.line}/${a.machine}/${a.sensor}`
   list.name(a.line, a.machine, a.sensor)
   const unit = anomalyUnit(a)
@@ -138,12 +148,32 @@ function anomalyFacts(list: FactList, zone: Zone, id: string, a: AnomalyRow, win
   return list.add({ id, metric, scope, value: obs.value, unit, window, display: obs.display, text: parts.join(', ') })
 }
 
+/**
+ * A machine that went offline: about the machine (its `_status` sensor has no readings, and the
+ * values it was given, 0 and 1, mean nothing to a reader). The main fact is the time it went
+ * offline: "machine L1/m3 went offline at 10:42 (edge node stopped: NDEATH), still offline".
+ */
+function offlineFacts(list: FactList, zone: Zone, id: string, a: AnomalyRow, windowEnd: number): Fact {
+  const scope = `${a.line}/${a.machine}`
+  list.name(a.line, a.machine)
+  const start = timeFact(list, zone, `${id}.start`, 'start', scope, a.started_at, 'went offline at')
+  const window = { start: a.started_at, end: a.ended_at ?? windowEnd }
+  const cause = a.cause === null ? undefined : CAUSE_WORDS[a.cause]
+  const parts = [`machine ${scope} went offline at ${start.display}${cause === undefined ? '' : ` (${cause})`}`]
+  if (a.ended_at !== null) {
+    const d = duration(a.ended_at - a.started_at)
+    list.add({ id: `${id}.duration`, metric: 'duration', scope, value: d.value, unit: d.unit, window, display: d.display, text: `offline for ${d.display}` })
+    parts.push(`back online after ${d.display}`)
+  } else parts.push('still offline')
+  return list.add({ id, metric: 'start', scope, value: a.started_at, unit: 'time', window, display: start.display, text: parts.join(', ') })
+}
+
 const SEVERITY_ORDER = "CASE a.severity WHEN 'critical' THEN 0 ELSE 1 END"
 
 function anomaliesBetween(db: StateDb, from: number, to: number, where = '', ...params: unknown[]): AnomalyRow[] {
   return db
     .prepare(
-      `SELECT a.id, a.line, a.machine, a.sensor, a.kind, a.severity, a.state, a.started_at, a.ended_at, a.observed, a.expected, s.unit
+      `SELECT a.id, a.line, a.machine, a.sensor, a.kind, a.severity, a.state, a.started_at, a.ended_at, a.observed, a.expected, s.unit, a.cause
          FROM anomalies a LEFT JOIN sensors s ON s.key = a.key
         WHERE a.started_at >= ? AND a.started_at < ? ${where}
         ORDER BY ${SEVERITY_ORDER}, coalesce(a.ended_at, ?) - a.started_at DESC, a.started_at, a.id`,
@@ -308,7 +338,7 @@ function incidentBurst(db: StateDb, anomalyId: string, windowMs: number): { anch
   if (anchor === undefined) return undefined
   const around = db
     .prepare(
-      `SELECT a.id, a.line, a.machine, a.sensor, a.kind, a.severity, a.state, a.started_at, a.ended_at, a.observed, a.expected, s.unit
+      `SELECT a.id, a.line, a.machine, a.sensor, a.kind, a.severity, a.state, a.started_at, a.ended_at, a.observed, a.expected, s.unit, a.cause
          FROM anomalies a LEFT JOIN sensors s ON s.key = a.key
         WHERE a.line = ? AND a.machine = ? AND a.started_at >= ? AND a.started_at <= ?
         ORDER BY a.started_at, a.id`,
@@ -371,6 +401,14 @@ export function incidentFacts(db: StateDb, anomalyId: string, options: FactsOpti
   })
   prompt.push('anomalies_total')
 
+  // A machine that went offline: its sensors' last values before it did (the context below
+  // would have nothing during the incident, since a dead machine sends nothing).
+  const offline = burst.find((a) => a.kind === 'offline')
+  if (offline !== undefined) {
+    for (const f of lastValueFacts(db, list, scope, offline.started_at, options)) prompt.push(f.id)
+    if (burst.every((a) => a.kind === 'offline')) return incidentSet(first, scope, start, end, list, prompt, options, topAnomalyFactId)
+  }
+
   // Context from the minute buckets: each sensor of the machine before the incident vs during it.
   const statsBetween = db.prepare(
     `SELECT s.sensor, s.unit, sum(b.count) AS count, sum(b.sum) AS sum, min(b.min) AS min, max(b.max) AS max,
@@ -427,6 +465,19 @@ export function incidentFacts(db: StateDb, anomalyId: string, options: FactsOpti
     }
   }
 
+  return incidentSet(first, scope, start, end, list, prompt, options, topAnomalyFactId)
+}
+
+function incidentSet(
+  first: AnomalyRow,
+  scope: string,
+  start: number,
+  end: number,
+  list: FactList,
+  prompt: readonly string[],
+  options: FactsOptions,
+  topAnomalyFactId: string | undefined,
+): FactSet {
   return {
     kind: 'incident',
     id: incidentId(first.line, first.machine, first.id),
@@ -434,10 +485,43 @@ export function incidentFacts(db: StateDb, anomalyId: string, options: FactsOpti
     scope,
     periodStart: start,
     periodEnd: end,
-    title: `Incident on ${scope} from ${hhmm(zone, start)}`,
+    title: `Incident on ${scope} from ${hhmm(options.zone, start)}`,
     facts: list.facts,
     promptFactIds: prompt.slice(0, options.maxPromptFacts),
     names: [...list.names].sort(),
     ...(topAnomalyFactId !== undefined ? { topAnomalyFactId } : {}),
   }
+}
+
+/**
+ * `last.<sensor>`: the last value of each sensor of a machine (`line/machine` scope) at or before
+ * `at`, within the incident context window; counters (running totals) left out, at most six.
+ */
+function lastValueFacts(db: StateDb, list: FactList, scope: string, at: number, options: FactsOptions): Fact[] {
+  const [line = '', machine = ''] = scope.split('/')
+  const sensors = db.prepare('SELECT key, sensor, unit FROM sensors WHERE line = ? AND machine = ? ORDER BY sensor').all(line, machine) as { key: string; sensor: string; unit: string | null }[]
+  const last = db.prepare('SELECT last_ts, last_value FROM buckets WHERE key = ? AND minute >= ? AND minute <= ? AND last_ts <= ? ORDER BY minute DESC LIMIT 1')
+  const facts: Fact[] = []
+  for (const s of sensors) {
+    if (facts.length >= 6) break
+    if (options.counters.includes(s.sensor)) continue
+    const row = last.get(s.key, at - options.incidentContextMs, at, at) as { last_ts: number; last_value: number } | undefined
+    if (row === undefined) continue
+    const unit = safeUnit(s.unit)
+    const v = shown(row.last_value, unit)
+    list.name(line, machine, s.sensor)
+    facts.push(
+      list.add({
+        id: `last.${s.sensor}`,
+        metric: 'last',
+        scope: `${scope}/${s.sensor}`,
+        value: v.value,
+        unit,
+        window: { start: row.last_ts, end: row.last_ts },
+        display: v.display,
+        text: `${s.sensor} last read ${v.display}`,
+      }),
+    )
+  }
+  return facts
 }

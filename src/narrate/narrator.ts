@@ -153,8 +153,10 @@ export function createNarrator(options: NarratorOptions): Narrator {
     }
     const top = set.facts.find((f) => f.id === set.topAnomalyFactId)
     if (top === undefined) return false
-    const sensor = top.scope.split('/')[2]
-    return sensor !== undefined && !textOf(text).toLowerCase().includes(sensor.toLowerCase())
+    // Its sensor, or for a machine-level anomaly (offline) its machine.
+    const [, machine, sensor] = top.scope.split('/')
+    const name = sensor ?? machine
+    return name !== undefined && !textOf(text).toLowerCase().includes(name.toLowerCase())
   }
 
   async function write(set: FactSet, opts: WriteOptions = {}): Promise<Narrative> {

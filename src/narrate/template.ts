@@ -90,6 +90,9 @@ function incidentTemplate(set: FactSet): NarrativeText {
   for (const f of set.facts.filter((f) => f.id.startsWith('change.'))) body.push(sentence(f.text))
   const context = set.facts.filter((f) => f.id.startsWith('before.')).slice(0, 3)
   if (context.length > 0) body.push(sentence(`Before the incident: ${context.map((f) => f.text.replace(/ in the .* before$/, '')).join('; ')}`))
+  // A machine that went offline: its sensors' last values (`last.<sensor>` is about `line/machine/sensor`).
+  const last = set.facts.filter((f) => f.id.startsWith('last.')).slice(0, 4)
+  if (last.length > 0) body.push(sentence(`Last readings before it went offline: ${last.map((f) => `${f.scope.split('/')[2] ?? ''} ${f.display}`).join('; ')}`))
   return { headline, body: body.join(' ') || sentence(set.title), highlights: anomalies.slice(0, 3).map((a) => sentence(a.text)) }
 }
 
