@@ -13,7 +13,12 @@ import type { LedgerCounts } from '../ingest/journal.js'
 import { silentLogger } from '../log.js'
 import type { Narrative } from '../narrate/types.js'
 import { seedStateDb, type SeededState } from '../simulate/seed-state.js'
+import { createStateProcessor, type IncomingMessage, type StateProcessor } from '../aggregate/state-processor.js'
+import { createDetectorBank } from '../detect/detector-bank.js'
+import { detectConfigSchema } from '../detect/config.js'
+import { createShiftCalendar } from '../shifts/shift-calendar.js'
 import { createNarrativeStore } from '../store/narratives.js'
+import { openStateDb, type StateDb } from '../store/state-db.js'
 import { CONTENT_SECURITY_POLICY, createHttpApp, type HttpAppDeps } from './app.js'
 import { createLiveHub } from './live-hub.js'
 import { APP_JS, APP_JS_VERSION } from './static.js'
@@ -1073,5 +1078,111 @@ describe('questions: the ask page, the ask form and the script', () => {
     expect(d.result.textContent).toContain('LLM · SmolLM2Grounded · 3 numbers checked')
     expect(d.status.className).not.toContain('error')
     expect(d.markupWrites).toEqual([])
+  })
+})
+
+describe('machine state (Sparkplug B births and deaths)', () => {
+  // A plant on Berlin time: l1/m3 dies at 10:42 local (NDEATH), l1/m1 runs on, l2/m9 (never sent
+  // a reading) dies by DDEATH; plus a hostile row straight into the table.
+  const NINE = Date.UTC(2026, 10, 23, 8, 0, 0) // 09:00 in Berlin
+  const DIED = NINE + 102 * 60_000
+  let db: StateDb
+  let p: StateProcessor
+  let stateApp: FastifyInstance
+  let offset = 0
+  const state = (line: string, machine: string, ts: number, cause: string, extra: object = {}): IncomingMessage => ({
+    offset: String(offset++),
+    value: Buffer.from(
+      JSON.stringify({ v: 1, type: 'machine_state', site: 'plant1', line, machine, state: cause.endsWith('DEATH') ? 'offline' : 'online', ts, cause, group: 'G', edgeNode: 'E1', ...extra, receivedAt: ts, mqttTopic: 'x' }),
+    ),
+  })
+  const reading = (machine: string, ts: number): IncomingMessage => ({
+    offset: String(offset++),
+    value: Buffer.from(JSON.stringify({ v: 1, site: 'plant1', line: 'l1', machine, sensor: 'temp', ts, value: 60 + (ts % 7), unit: '°C', receivedAt: ts, mqttTopic: 'x' })),
+  })
+  const sget = (url: string) => stateApp.inject({ method: 'GET', url })
+
+  beforeAll(async () => {
+    db = openStateDb(join(dir, 'machine-state.db'))
+    const calendar = createShiftCalendar({ timeZone: 'Europe/Berlin', shifts: [{ name: 'early', start: '06:00', end: '14:00', days: ['mon', 'tue', 'wed', 'thu', 'fri'] }] })
+    p = createStateProcessor({
+      db,
+      readingsTopic: 'readings',
+      site: 'plant1',
+      detectors: createDetectorBank(detectConfigSchema.parse({})),
+      calendar,
+      shifts: { allowedLatenessMs: 60_000, idleTimeoutMs: 600_000, ...KPI },
+      log: silentLogger(),
+    })
+    const msgs: IncomingMessage[] = [state('l1', 'm1', NINE - 60_000, 'NBIRTH', { bdSeq: 1 })]
+    for (let ts = NINE; ts <= DIED + 20 * 60_000; ts += 10_000) {
+      if (ts < DIED) msgs.push(reading('m3', ts))
+      if (ts === DIED + 20_000) msgs.push(state('l1', 'm3', DIED, 'NDEATH', { bdSeq: 4 }), state('l2', 'm9', DIED, 'DDEATH', { device: 'm9' }))
+      msgs.push(reading('m1', ts))
+    }
+    p.applyBatch(0, msgs, 0)
+    db.prepare('INSERT INTO machine_states (site, line, machine, state, since, cause, updated_at_event) VALUES (?, ?, ?, ?, ?, ?, ?)').run('plant1', 'l1', IMG, 'offline', DIED, SCRIPT, DIED)
+    stateApp = await createHttpApp({ ...baseDeps(), db, timeZone: 'Europe/Berlin', calendar, files: {}, clock: () => DIED + 20 * 60_000 })
+  })
+
+  afterAll(async () => {
+    await stateApp?.close()
+    db?.close()
+  })
+
+  it('shows an "offline since HH:MM" badge (local time) on the machine\'s tile, escaped, and the offline anomaly without its _status sensor', async () => {
+    const r = await sget('/')
+    expect(r.statusCode).toBe(200)
+    const body = r.body
+    const tile = (name: string) => body.slice(body.indexOf(`data-tile="${name}"`), body.indexOf('</article>', body.indexOf(`data-tile="${name}"`)))
+    expect(tile('l1/m3')).toContain(
+      '<span class="badge offline" title="Offline since 2026-11-23 10:42: its edge node stopped (Sparkplug NDEATH)">offline since 10:42</span>',
+    )
+    expect(tile('l1/m3')).toContain('data-offline')
+    expect(tile('l1/m3')).toContain('machine offline since 10:42</li>')
+    expect(tile('l1/m1')).not.toContain('offline')
+    // A machine that never sent a reading still has a tile, with its badge.
+    expect(tile('l2/m9')).toContain('offline since 10:42</span>')
+    expect(body).not.toContain('_status')
+    // Escaped: the hostile machine name and cause render as text.
+    expect(body).toContain('title="Offline since 2026-11-23 10:42: &lt;script&gt;alert(1)&lt;/script&gt;"')
+    expect(body).toContain('&lt;img src=x onerror=alert(1)&gt;')
+    expect(body).not.toContain(SCRIPT)
+    expect(body).not.toContain(IMG)
+  })
+
+  it('gives each machine its state in /api/overview', async () => {
+    const o = (await sget('/api/overview')).json()
+    const machines = (o.lines as { machines: { line: string; machine: string; state: unknown; status: string }[] }[]).flatMap((l) => l.machines)
+    const byName = new Map(machines.map((m) => [`${m.line}/${m.machine}`, m]))
+    expect(byName.get('l1/m3')).toMatchObject({ status: 'critical', state: { state: 'offline', since: DIED, cause: 'NDEATH' } })
+    expect(byName.get('l1/m1')).toMatchObject({ state: { state: 'online', since: NINE - 60_000, cause: 'NBIRTH' } })
+    expect(byName.get('l2/m9')).toMatchObject({ status: 'critical', state: { state: 'offline', since: DIED, cause: 'DDEATH' } })
+    expect(o.counts).toMatchObject({ offline: 3, machines: 4 })
+  })
+
+  it('shows the badge on the machine\'s incidents page and its sensor pages, and the state in their JSON', async () => {
+    const incidents = await sget('/incidents?line=l1&machine=m3')
+    expect(incidents.body).toContain('<h1>Incidents on l1/m3<span class="badge offline"')
+    expect(incidents.body).toContain('Machine offline on <a href="/incidents?line=l1&amp;machine=m3">l1/m3</a>')
+    expect(incidents.body).toContain('l1/m3 offline: edge node E1 sent NDEATH (bdSeq 4).')
+    expect(incidents.body).not.toContain('/sensors/l1/m3/_status')
+    const api = (await sget('/api/incidents?line=l1&machine=m3')).json()
+    expect(api.machineState).toEqual({ state: 'offline', since: DIED, cause: 'NDEATH' })
+    expect(api.incidents.map((a: { kind: string; sensor: string }) => `${a.kind} ${a.sensor}`)).toContain('offline _status')
+    expect((await sget('/api/incidents')).json().machineState).toBeNull()
+    const sensor = await sget('/sensors/l1/m3/temp')
+    expect(sensor.body).toContain('<h1>l1/m3/temp<span class="badge offline"')
+    expect((await sget('/api/sensors/l1/m3/temp')).json().machineState).toEqual({ state: 'offline', since: DIED, cause: 'NDEATH' })
+    expect((await sget('/sensors/l1/m1/temp')).body).not.toContain('badge offline')
+  })
+
+  it('drops the badge when the machine is back (the cached overview follows the state)', async () => {
+    expect((await sget('/')).body).toContain('data-tile="l1/m3" data-status="critical" data-offline')
+    p.applyBatch(0, [state('l1', 'm3', DIED + 15 * 60_000, 'NBIRTH', { bdSeq: 5 })], 0)
+    const body = (await sget('/')).body
+    const tile = body.slice(body.indexOf('data-tile="l1/m3"'), body.indexOf('</article>', body.indexOf('data-tile="l1/m3"')))
+    expect(tile).not.toContain('offline')
+    expect((await sget('/api/overview')).json().counts.offline).toBe(2)
   })
 })

@@ -275,12 +275,13 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
 
   // JSON API, mirroring the pages.
   // The overview is the page every tablet polls: rendered once per version of the data it
-  // shows (newest reading, sensors, anomalies, narratives, shifts, and a 5 s wall-clock step for
+  // shows (newest reading, sensors, anomalies, machine states, narratives, shifts, and a 5 s wall-clock step for
   // freshness), kept as text and gzip, so 50 dashboards cost one render, not fifty.
   const overviewVersion = deps.db.prepare(
     `SELECT (SELECT max(last_ts) FROM sensors) || ':' || (SELECT count(*) FROM sensors) || ':' || (SELECT coalesce(max(rowid), 0) FROM anomalies) || ':' ||
             (SELECT count(*) FROM anomalies WHERE state = 'open') || ':' || (SELECT coalesce(max(created_at), 0) FROM narratives) || ':' ||
-            (SELECT count(*) FROM narratives) || ':' || (SELECT count(*) FROM shifts) AS v`,
+            (SELECT count(*) FROM narratives) || ':' || (SELECT count(*) FROM shifts) || ':' ||
+            (SELECT count(*) || '-' || coalesce(sum(since), 0) || '-' || coalesce(sum(state = 'offline'), 0) FROM machine_states) AS v`,
   )
   type Rendered = { text: string; gz: Buffer }
   let cached: { version: string; page?: Rendered; json?: Rendered } | undefined

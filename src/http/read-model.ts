@@ -58,12 +58,24 @@ export interface SensorTile {
   spark: (number | null)[]
 }
 
+/** A machine's state from Sparkplug B births and deaths. */
+export interface MachineStateView {
+  state: 'online' | 'offline'
+  /** Event time of the change into `state`. */
+  since: number
+  /** The Sparkplug message that made that change: NBIRTH, DBIRTH, NDEATH or DDEATH. */
+  cause: string
+}
+
 export interface MachineTile {
   line: string
   machine: string
   status: MachineStatus
   stale: boolean
+  /** Newest reading (for a machine known only from its state messages: when its state last changed). */
   lastTs: number
+  /** null: no birth or death seen (not a Sparkplug machine). */
+  state: MachineStateView | null
   openAnomalies: AnomalyView[]
   sensors: SensorTile[]
 }
@@ -107,7 +119,7 @@ export interface Overview {
   /** The whole site has sent nothing for staleAfterMs (wall clock). */
   stale: boolean
   staleAfterMs: number
-  counts: Record<MachineStatus, number> & { machines: number; openAnomalies: number }
+  counts: Record<MachineStatus, number> & { machines: number; openAnomalies: number; offline: number }
   lines: { line: string; status: MachineStatus; machines: MachineTile[] }[]
   /** The shift the newest reading falls in (needs the calendar), with running KPIs (needs kpi options). */
   currentShift: ShiftSummary | null
@@ -133,12 +145,21 @@ export interface ShiftDetail {
   anomalies: AnomalyView[]
 }
 
+export interface IncidentsResult {
+  incidents: IncidentView[]
+  next: number | null
+  /** The machine's state when the query names one machine (line and machine); else null. */
+  machineState: MachineStateView | null
+}
+
 export interface IncidentView extends AnomalyView {
   narrative: { id: string; headline: string; body: string; generator: Narrative['generator']; grounding: Narrative['grounding'] } | null
 }
 
 export interface SensorDetail {
   sensor: { key: string; line: string; machine: string; sensor: string; unit: string | null; lastTs: number; lastValue: number; readings: number }
+  /** The sensor's machine's state (null: no birth or death seen). */
+  machineState: MachineStateView | null
   from: number
   to: number
   stepMs: number
@@ -165,7 +186,7 @@ export interface ReadModel {
   overview(): Overview
   shifts(query: { limit: number; before?: number | undefined }): { shifts: ShiftSummary[]; next: number | null }
   shift(date: string, name: string): ShiftDetail | undefined
-  incidents(query: IncidentsQuery): { incidents: IncidentView[]; next: number | null }
+  incidents(query: IncidentsQuery): IncidentsResult
   /** undefined: no such sensor; 'no-shift': the chosen shift is unknown. */
   sensor(line: string, machine: string, sensor: string, query: { hours: number; shift?: string | undefined }): SensorDetail | 'no-shift' | undefined
   narratives(query: { kind?: Narrative['kind'] | undefined; limit: number }): NarrativeSummary[]
@@ -225,6 +246,16 @@ const toAnomaly = (r: AnomalyRow): AnomalyView => ({
   detail: r.detail,
 })
 
+interface MachineStateRow {
+  line: string
+  machine: string
+  state: 'online' | 'offline'
+  since: number
+  cause: string
+}
+
+const toMachineState = (r: MachineStateRow | undefined): MachineStateView | null => (r === undefined ? null : { state: r.state, since: r.since, cause: r.cause })
+
 const summarize = (n: Narrative & { revision: number }): NarrativeSummary => ({
   id: n.id,
   kind: n.kind,
@@ -283,6 +314,8 @@ export function createReadModel(db: StateDb, options: ReadModelOptions): ReadMod
       `SELECT (minute / @step) * @step AS t, sum(sum) / sum(count) AS mean, min(min) AS min, max(max) AS max, sum(count) AS count
          FROM buckets WHERE key = @key AND minute >= @from AND minute < @to GROUP BY minute / @step ORDER BY t`,
     ),
+    machineStates: db.prepare('SELECT line, machine, state, since, cause FROM machine_states WHERE site = ? ORDER BY line, machine'),
+    machineState: db.prepare('SELECT line, machine, state, since, cause FROM machine_states WHERE site = ? AND line = ? AND machine = ?'),
     recentShifts: db.prepare('SELECT id, name, date FROM shifts ORDER BY start_ts DESC LIMIT 12'),
     readingsBetween: db.prepare('SELECT sum(count) AS n FROM buckets WHERE minute >= ? AND minute < ?'),
     counts: db.prepare(
@@ -390,11 +423,12 @@ export function createReadModel(db: StateDb, options: ReadModelOptions): ReadMod
         }
       }
       const machines = new Map<string, MachineTile>()
+      const states = new Map((q.machineStates.all(site) as MachineStateRow[]).map((r) => [`${r.line}\u0000${r.machine}`, r]))
       for (const s of sensors) {
         const mk = `${s.line}\u0000${s.machine}`
         let tile = machines.get(mk)
         if (tile === undefined) {
-          tile = { line: s.line, machine: s.machine, status: 'ok', stale: false, lastTs: s.last_ts, openAnomalies: [], sensors: [] }
+          tile = { line: s.line, machine: s.machine, status: 'ok', stale: false, lastTs: s.last_ts, state: toMachineState(states.get(mk)), openAnomalies: [], sensors: [] }
           machines.set(mk, tile)
         }
         tile.lastTs = Math.max(tile.lastTs, s.last_ts)
@@ -408,10 +442,18 @@ export function createReadModel(db: StateDb, options: ReadModelOptions): ReadMod
           spark: spark.get(s.key) ?? new Array<number | null>(n).fill(null),
         })
       }
+      // A machine known only from its births and deaths (no reading yet) still gets a tile.
+      for (const [mk, r] of states) {
+        if (!machines.has(mk)) machines.set(mk, { line: r.line, machine: r.machine, status: 'ok', stale: false, lastTs: r.since, state: toMachineState(r), openAnomalies: [], sensors: [] })
+      }
       for (const a of open) machines.get(`${a.line}\u0000${a.machine}`)?.openAnomalies.push(a)
-      const counts = { machines: machines.size, ok: 0, warning: 0, critical: 0, stale: 0, openAnomalies: open.length }
+      // In the sensors query's order (SQLite's binary collation), machines without sensors in their place.
+      const binary = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+      const sorted = [...machines.values()].sort((a, b) => binary(a.line, b.line) || binary(a.machine, b.machine))
+      const offline = sorted.filter((t) => t.state?.state === 'offline').length
+      const counts = { machines: machines.size, ok: 0, warning: 0, critical: 0, stale: 0, openAnomalies: open.length, offline }
       const lines = new Map<string, { line: string; status: MachineStatus; machines: MachineTile[] }>()
-      for (const tile of machines.values()) {
+      for (const tile of sorted) {
         tile.stale = newest !== null && newest - tile.lastTs > options.staleAfterMs
         const worst = Math.max(0, ...tile.openAnomalies.map((a) => SEVERITY_RANK[a.severity] ?? 1))
         tile.status = worst >= 2 ? 'critical' : worst === 1 ? 'warning' : tile.stale ? 'stale' : 'ok'
@@ -529,7 +571,8 @@ export function createReadModel(db: StateDb, options: ReadModelOptions): ReadMod
         }
       })
       const last = rows[rows.length - 1]
-      return { incidents, next: rows.length === query.limit && last !== undefined ? last.started_at : null }
+      const one = query.line !== undefined && query.machine !== undefined ? (q.machineState.get(site, query.line, query.machine) as MachineStateRow | undefined) : undefined
+      return { incidents, next: rows.length === query.limit && last !== undefined ? last.started_at : null, machineState: toMachineState(one) }
     },
 
     sensor(line, machine, sensor, query) {
@@ -562,6 +605,7 @@ export function createReadModel(db: StateDb, options: ReadModelOptions): ReadMod
       const hasLimits = limits !== undefined && (limits.low !== undefined || limits.high !== undefined)
       return {
         sensor: { key: row.key, line: row.line, machine: row.machine, sensor: row.sensor, unit: row.unit, lastTs: row.last_ts, lastValue: row.last_value, readings: row.readings },
+        machineState: toMachineState(q.machineState.get(site, row.line, row.machine) as MachineStateRow | undefined),
         from,
         to,
         stepMs,

@@ -55,6 +55,7 @@ h3 { font-size: 1.05rem; margin: 0 0 6px; }
 .badge.warning { color: var(--warning); }
 .badge.open { color: var(--critical); }
 .badge.closed { color: var(--muted); }
+.badge.offline { color: var(--critical); background: var(--critical-bg); margin-left: 6px; }
 .narrative .body { white-space: pre-line; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 14px; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--border); vertical-align: top; }
@@ -221,6 +222,7 @@ export const APP_JS = `'use strict';
     refreshTimer = null;
     fetch('/api/overview', { headers: { accept: 'application/json' } }).then(function (r) { return r.ok ? r.json() : null; }).then(function (o) {
       if (!o || !Array.isArray(o.lines)) return;
+      var reload = false;
       o.lines.forEach(function (line) {
         (line.machines || []).forEach(function (m) {
           var tile = document.querySelector('[data-tile="' + CSS.escape(m.line + '/' + m.machine) + '"]');
@@ -228,8 +230,11 @@ export const APP_JS = `'use strict';
           tile.setAttribute('data-status', m.status);
           var s = tile.querySelector('.status');
           if (s) s.textContent = m.status;
+          // A machine went offline or came back: the badge (local time) is rendered by the server.
+          if (!!(m.state && m.state.state === 'offline') !== tile.hasAttribute('data-offline')) reload = true;
         });
       });
+      if (reload) location.reload();
     }).catch(function () {});
   }
   function scheduleRefresh() { if (refreshTimer === null) refreshTimer = setTimeout(refreshStatuses, 1000); }

@@ -3,6 +3,7 @@
 // through data- attributes and /events.
 import type { AnswerMessage } from '../bus/messages.js'
 import { formatDuration } from '../detect/anomaly-event.js'
+import { STATUS_SENSOR } from '../detect/types.js'
 import type { LedgerCounts } from '../ingest/journal.js'
 import { kindWords } from '../narrate/facts.js'
 import type { Narrative } from '../narrate/types.js'
@@ -13,7 +14,8 @@ import type { LiveHubStats } from './live-hub.js'
 import type { IncidentsQuery } from './params.js'
 import type {
   AnomalyView,
-  IncidentView,
+  IncidentsResult,
+  MachineStateView,
   MachineTile,
   NarrativeSummary,
   Overview,
@@ -88,6 +90,25 @@ const sensorHref = (a: { line: string; machine: string; sensor: string }) => pat
 const shiftHref = (s: { date: string; name: string }) => pathOf('shifts', s.date, s.name)
 const incidentsHref = (filters: Record<string, string>) => `/incidents?${new URLSearchParams(filters).toString()}`
 
+/** What an anomaly is about, and where that is shown: a sensor's page, or for a machine-level one (offline) the machine's incidents. */
+function anomalySubject(a: { line: string; machine: string; sensor: string }): { text: string; href: string } {
+  return a.sensor === STATUS_SENSOR
+    ? { text: `${a.line}/${a.machine}`, href: incidentsHref({ line: a.line, machine: a.machine }) }
+    : { text: `${a.line}/${a.machine}/${a.sensor}`, href: sensorHref(a) }
+}
+
+const CAUSE_TITLES: Record<string, string> = {
+  NDEATH: 'its edge node stopped (Sparkplug NDEATH)',
+  DDEATH: 'the device stopped (Sparkplug DDEATH)',
+}
+
+/** "offline since 10:42" (local time) for a machine a Sparkplug death took offline; nothing otherwise. */
+function offlineBadge(state: MachineStateView | null, f: Formats): SafeHtml | '' {
+  if (state === null || state.state !== 'offline') return ''
+  const why = CAUSE_TITLES[state.cause] ?? state.cause
+  return html`<span class="badge offline" title="${`Offline since ${f.dateTime(state.since)}: ${why}`}">offline since ${f.time(state.since)}</span>`
+}
+
 function generatorBadge(g: Narrative['generator'] | AnswerMessage['generator']): SafeHtml {
   if (g.type === 'llm') {
     return html`<span class="badge llm" title="${`${g.mode} mode, ${g.attempts} attempt(s), ${g.outputTokens} tokens, ${formatDuration(g.ms)}`}">LLM · ${g.model}</span>`
@@ -160,10 +181,10 @@ function answerCard(a: AnswerMessage, f: Formats): SafeHtml {
 
 function machineTile(t: MachineTile, index: number, f: Formats): SafeHtml {
   const id = `m-${index}`
-  return html`<article class="tile" data-tile="${`${t.line}/${t.machine}`}" data-status="${t.status}" aria-labelledby="${id}"><header><h3 id="${id}"><a href="${incidentsHref({
+  return html`<article class="tile" data-tile="${`${t.line}/${t.machine}`}" data-status="${t.status}"${t.state?.state === 'offline' ? html` data-offline` : ''} aria-labelledby="${id}"><header><h3 id="${id}"><a href="${incidentsHref({
     line: t.line,
     machine: t.machine,
-  })}">${t.machine}</a></h3><span class="status">${t.status}</span></header>${t.stale ? html`<p class="muted">No data since ${f.time(t.lastTs)}</p>` : ''}<ul class="readings">${t.sensors.map(
+  })}">${t.machine}</a></h3>${offlineBadge(t.state, f)}<span class="status">${t.status}</span></header>${t.stale ? html`<p class="muted">No data since ${f.time(t.lastTs)}</p>` : ''}<ul class="readings">${t.sensors.map(
     (s) =>
       html`<li${s.stale ? html` class="stale"` : ''}><a href="${sensorHref({ line: t.line, machine: t.machine, sensor: s.sensor })}">${s.sensor}</a><span class="value"><span data-live-key="${s.key}">${formatNumber(
         s.value,
@@ -171,7 +192,8 @@ function machineTile(t: MachineTile, index: number, f: Formats): SafeHtml {
   )}</ul>${
     t.openAnomalies.length > 0
       ? html`<ul class="alerts">${t.openAnomalies.map(
-          (a) => html`<li><span class="badge ${a.severity === 'critical' ? 'critical' : 'warning'}">${a.severity}</span>${kindWords(a.kind)} on ${a.sensor} since ${f.time(a.startedAt)}</li>`,
+          (a) =>
+            html`<li><span class="badge ${a.severity === 'critical' ? 'critical' : 'warning'}">${a.severity}</span>${kindWords(a.kind)}${a.sensor === STATUS_SENSOR ? '' : ` on ${a.sensor}`} since ${f.time(a.startedAt)}</li>`,
         )}</ul>`
       : ''
   }</article>`
@@ -236,11 +258,11 @@ function anomalyTable(anomalies: readonly AnomalyView[], f: Formats, caption: st
     (a) =>
       html`<tr><td>${f.dateTime(a.startedAt)}</td><td>${a.endedAt === null ? html`<span class="badge open">open</span>` : f.duration(a.endedAt - a.startedAt)}</td><td><span class="badge ${
         a.severity === 'critical' ? 'critical' : 'warning'
-      }">${a.severity}</span></td><td>${kindWords(a.kind)}</td><td><a href="${sensorHref(a)}">${a.line}/${a.machine}/${a.sensor}</a></td><td>${a.detail}</td></tr>`,
+      }">${a.severity}</span></td><td>${kindWords(a.kind)}</td><td><a href="${anomalySubject(a).href}">${anomalySubject(a).text}</a></td><td>${a.detail}</td></tr>`,
   )}</tbody></table></div>`
 }
 
-const anomalyLabel = (a: AnomalyView, f: Formats) => `${a.severity} ${kindWords(a.kind)} on ${a.line}/${a.machine}/${a.sensor} from ${f.time(a.startedAt)}: ${a.detail}`
+const anomalyLabel = (a: AnomalyView, f: Formats) => `${a.severity} ${kindWords(a.kind)} on ${anomalySubject(a).text} from ${f.time(a.startedAt)}: ${a.detail}`
 
 export function shiftPage(site: string, d: ShiftDetail, f: Formats): string {
   const s = d.shift
@@ -277,7 +299,7 @@ export function shiftPage(site: string, d: ShiftDetail, f: Formats): string {
   return layout({ title: `${capitalize(s.name)} shift ${s.date}`, site, page: 'shifts', body })
 }
 
-export function incidentsPage(site: string, result: { incidents: IncidentView[]; next: number | null }, query: IncidentsQuery, f: Formats): string {
+export function incidentsPage(site: string, result: IncidentsResult, query: IncidentsQuery, f: Formats): string {
   const text = (name: 'line' | 'machine' | 'kind', label: string) => html`<label>${label}<input name="${name}" value="${query[name] ?? ''}" size="12"></label>`
   const select = (name: 'severity' | 'state', label: string, options: string[]) =>
     html`<label>${label}<select name="${name}"><option value="">any</option>${options.map((o) => html`<option value="${o}"${query[name] === o ? html` selected` : ''}>${o}</option>`)}</select></label>`
@@ -286,7 +308,8 @@ export function incidentsPage(site: string, result: { incidents: IncidentView[];
     const v = query[k]
     if (v !== undefined) filters[k] = v
   }
-  const body = html`<h1>Incidents</h1><form class="filters" method="get" action="/incidents" role="search" aria-label="Filter incidents">${text('line', 'Line')}${text('machine', 'Machine')}${text(
+  const machine = query.line !== undefined && query.machine !== undefined ? `${query.line}/${query.machine}` : undefined
+  const body = html`<h1>Incidents${machine === undefined ? '' : html` on ${machine}`}${offlineBadge(result.machineState, f)}</h1><form class="filters" method="get" action="/incidents" role="search" aria-label="Filter incidents">${text('line', 'Line')}${text('machine', 'Machine')}${text(
     'kind',
     'Kind',
   )}${select('severity', 'Severity', ['warning', 'critical'])}${select('state', 'State', ['open', 'closed'])}<label>Show<input name="limit" type="number" min="1" max="500" value="${query.limit}"></label><button type="submit">Filter</button></form>${
@@ -296,7 +319,7 @@ export function incidentsPage(site: string, result: { incidents: IncidentView[];
           (a) =>
             html`<li class="card"><h2><span class="badge ${a.severity === 'critical' ? 'critical' : 'warning'}">${a.severity}</span><span class="badge ${a.state === 'open' ? 'open' : 'closed'}">${a.state}</span>${capitalize(
               kindWords(a.kind),
-            )} on <a href="${sensorHref(a)}">${a.line}/${a.machine}/${a.sensor}</a></h2><p class="muted">${f.dateTime(a.startedAt)}${
+            )} on <a href="${anomalySubject(a).href}">${anomalySubject(a).text}</a></h2><p class="muted">${f.dateTime(a.startedAt)}${
               a.endedAt === null ? ' – now' : ` – ${f.time(a.endedAt)} (${f.duration(a.endedAt - a.startedAt)})`
             }</p><p>${a.detail}</p>${
               a.narrative
@@ -331,7 +354,7 @@ const HOURS = [1, 4, 8, 24, 72, 168]
 export function sensorPage(site: string, d: SensorDetail, hours: number, f: Formats): string {
   const s = d.sensor
   const title = `${s.line}/${s.machine}/${s.sensor}`
-  const body = html`<h1>${title}</h1><dl class="kv"><dt>Latest</dt><dd>${formatNumber(s.lastValue)}${unitText(s.unit)} at ${f.dateTime(s.lastTs)}</dd><dt>Readings</dt><dd>${s.readings}</dd>${
+  const body = html`<h1>${title}${offlineBadge(d.machineState, f)}</h1><dl class="kv"><dt>Latest</dt><dd>${formatNumber(s.lastValue)}${unitText(s.unit)} at ${f.dateTime(s.lastTs)}</dd><dt>Readings</dt><dd>${s.readings}</dd>${
     d.limits ? html`<dt>Limits</dt><dd>${d.limits.low !== undefined ? `low ${formatNumber(d.limits.low)}` : ''} ${d.limits.high !== undefined ? `high ${formatNumber(d.limits.high)}` : ''}</dd>` : ''
   }</dl><form class="filters" method="get" action="${sensorHref(s)}" aria-label="Chart period"><label>Last<select name="hours">${HOURS.map(
     (h) => html`<option value="${h}"${d.shiftId === null && h === hours ? html` selected` : ''}>${h} h</option>`,
