@@ -10,6 +10,7 @@ import { parseTruthLines } from '../simulate/truth.js'
 /** A client whose broker PUBACKs every message on the next turn of the event loop (or fails it). */
 function fakeConnect(options: { fail?: boolean; refuse?: boolean } = {}) {
   const topics: string[] = []
+  const subscriptions: string[] = []
   const connect = async (): Promise<PublishClient> => {
     if (options.refuse) throw new Error('connect ECONNREFUSED 127.0.0.1:1')
     return {
@@ -22,10 +23,13 @@ function fakeConnect(options: { fail?: boolean; refuse?: boolean } = {}) {
       on() {
         return undefined
       },
+      async subscribeAsync(filters) {
+        subscriptions.push(...filters)
+      },
       async endAsync() {},
     }
   }
-  return { connect, topics }
+  return { connect, topics, subscriptions }
 }
 
 function io(extra: Partial<SimulateIo> = {}) {
@@ -44,7 +48,7 @@ describe('shiftscribe simulate', () => {
   it('prints its options with --help', async () => {
     const t = io()
     expect(await simulateCommand(['--help'], t.io)).toBe(0)
-    for (const flag of ['--url', '--rate', '--speed', '--count', '--duration', '--bad-ratio', '--anomalies', '--no-anomalies', '--truth', '--window', '--seed', '--tz', '--weekends', '--json']) {
+    for (const flag of ['--url', '--rate', '--speed', '--count', '--duration', '--bad-ratio', '--anomalies', '--no-anomalies', '--truth', '--window', '--seed', '--tz', '--weekends', '--json', '--format json|sparkplug', '--sparkplug-group', '--sparkplug-keep-alive-at-end']) {
       expect(t.stdout()).toContain(flag)
     }
   })
@@ -61,6 +65,10 @@ describe('shiftscribe simulate', () => {
     [['--tz', 'Mars/Olympus'], '--tz: must be an IANA time zone'],
     [['--lines', '0'], '--lines: '],
     [['extra'], 'unexpected argument "extra"'],
+    [['--format', 'xml'], '--format: unknown "xml"; choose from json, sparkplug'],
+    [['--format', 'sparkplug', '--bad-kinds', 'not_json'], '--bad-kinds[0]: "not_json" is not a kind of the sparkplug format; choose from bad_protobuf'],
+    [['--bad-kinds', 'bad_protobuf'], '--bad-kinds[0]: "bad_protobuf" is not a kind of the json format'],
+    [['--format', 'sparkplug', '--sparkplug-group', 'a/b'], '--sparkplug-group: must be'],
   ])('rejects %j with exit 2 and names the option', async (args, message) => {
     const t = io()
     expect(await simulateCommand(args, t.io)).toBe(2)
@@ -121,5 +129,41 @@ describe('shiftscribe simulate', () => {
     const rejected = io({ connect: fakeConnect({ fail: true }).connect })
     expect(await simulateCommand(['--count', '10', '--rate', '1000', '--json', ...START], rejected.io)).toBe(1)
     expect(JSON.parse(rejected.stdout())).toMatchObject({ published: 0, failed: 10 })
+  })
+
+  it('--format sparkplug: births, data and deaths per line, readings in the summary, the same truth as JSON', async () => {
+    const runOnce = async (format: 'json' | 'sparkplug') => {
+      const fake = fakeConnect()
+      const truthFile = join(mkdtempSync(join(tmpdir(), 'shiftscribe-sim-')), 'truth.jsonl')
+      const t = io({ connect: fake.connect })
+      const args = ['--format', format, '--sparkplug-group', 'line-a', '--count', '2800', '--rate', '100000', '--speed', '3000', '--anomalies', '4/run', '--bad-ratio', '0.05', '--truth', truthFile, '--json', '--seed', 'sp', ...START]
+      expect(await simulateCommand(args, t.io)).toBe(0)
+      return { fake, summary: JSON.parse(t.stdout()) as Record<string, unknown>, truth: readFileSync(truthFile, 'utf8'), stderr: t.stderr() }
+    }
+    const json = await runOnce('json')
+    const sp = await runOnce('sparkplug')
+    expect(sp.truth).toBe(json.truth)
+    expect(sp.truth.split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(3)
+    const bad = sp.summary.bad as number
+    expect(bad).toBeGreaterThan(50)
+    expect(sp.summary).toMatchObject({ format: 'sparkplug', readings: 2800 - bad, badByKind: { bad_protobuf: bad }, failed: 0, unacked: 0, stoppedBy: 'count' })
+    expect(sp.summary.sparkplug).toMatchObject({ group: 'line-a', edgeNodes: 2, devices: 10, nbirths: 2, dbirths: 10, ddeaths: 10, ndeaths: 2, rebirths: 0 })
+    expect(sp.summary.published).toBe((sp.summary.good as number) + bad + (sp.summary.control as number))
+    expect(sp.fake.subscriptions.sort()).toEqual(['spBv1.0/line-a/NCMD/line1', 'spBv1.0/line-a/NCMD/line2'])
+    expect(sp.fake.topics.every((topic) => topic.startsWith('spBv1.0/line-a/'))).toBe(true)
+    expect(sp.fake.topics.slice(0, 2).sort()).toEqual(['spBv1.0/line-a/NBIRTH/line1', 'spBv1.0/line-a/NBIRTH/line2'])
+    const deaths = [...Array<string>(5).fill('DDEATH'), 'NDEATH']
+    expect(sp.fake.topics.slice(-12).map((topic) => topic.split('/')[2])).toEqual([...deaths, ...deaths])
+    expect(sp.stderr).toMatch(/readings [\d,]+ in flight/)
+    expect(json.summary).toMatchObject({ format: 'json', readings: json.summary.good, control: 0 })
+  })
+
+  it('--sparkplug-keep-alive-at-end sends no deaths, and the human summary tells births and readings', async () => {
+    const fake = fakeConnect()
+    const t = io({ connect: fake.connect })
+    expect(await simulateCommand(['--format', 'sparkplug', '--sparkplug-keep-alive-at-end', '--count', '700', '--rate', '100000', '--no-anomalies', ...START], t.io)).toBe(0)
+    expect(fake.topics.some((topic) => /DEATH/.test(topic))).toBe(false)
+    expect(t.stdout()).toMatch(/readings\s+700 \(metric values, births included\)\n/)
+    expect(t.stdout()).toMatch(/sparkplug\s+group plant, 2 edge nodes, 10 devices; births 2 N \/ 10 D, deaths 0 N \/ 0 D, rebirths answered 0\n/)
   })
 })

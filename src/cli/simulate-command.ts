@@ -3,7 +3,8 @@
 // not or the broker cannot be reached, 2 for usage errors.
 import { parseArgs } from 'node:util'
 import { describeError } from '../errors.js'
-import { BAD_KINDS, type BadKind } from '../simulate/bad-payloads.js'
+import { ALL_BAD_KINDS, BAD_KINDS, SPARKPLUG_BAD_KINDS, type BadKind } from '../simulate/bad-payloads.js'
+import { PAYLOAD_FORMATS, type PayloadFormat } from '../simulate/message-source.js'
 import type { ConnectFn, PublishProgress } from '../simulate/publisher.js'
 import { runSimulation, simulationOptionsSchema, type SimulationInput, type SimulationResult } from '../simulate/run-simulation.js'
 import { isSensorName, SENSOR_NAMES, type SensorName } from '../simulate/sensors.js'
@@ -29,9 +30,17 @@ Ctrl-C/SIGTERM; prints a PUBACK-counted summary.
 
 Connection:
   --url <url>              broker (default mqtt://127.0.0.1:1883)
-  --client-id <id>         default shiftscribe-sim-<random>
+  --client-id <id>         default shiftscribe-sim-<random> (sparkplug: <id>-<line> per line)
   --username <name>        --password <pw> (or env SHIFTSCRIBE_SIMULATE_PASSWORD)
   --window <n>             most messages without PUBACK (default 1000)
+Format:
+  --format json|sparkplug  json (default), or Sparkplug B: edge node = line, device =
+                           machine, metric = sensor; NBIRTH/DBIRTH then DDATA by alias,
+                           one connection per line with its NDEATH as will, answers NCMD
+                           Node Control/Rebirth; same values and truth as json
+  --sparkplug-group <id>   Sparkplug group id (default plant)
+  --sparkplug-keep-alive-at-end
+                           no DDEATH/NDEATH at the end: machines stay online
 Plant:
   --prefix <levels>        first topic level(s) (default factory)
   --site <name>            written into the truth records
@@ -42,9 +51,9 @@ Plant:
 Time:
   --start <ISO>            event time of the first sample (default: now, to the minute)
   --speed <x>              event time runs x times faster than wall time (default 1)
-  --rate <n>               messages per wall second (default 100)
+  --rate <n>               samples per wall second (default 100; json: messages)
   --duration <s>           stop after s wall seconds
-  --count <n>              stop after n messages
+  --count <n>              stop after n samples (json: messages)
   --tz <zone>              time zone of the shifts (default UTC)
   --shifts <list>          e.g. early=06:00-14:00,late=14:00-22:00,night=22:00-06:00 (default)
   --breaks <list>          AFTER+LEN minutes into each shift, e.g. 240+30 (default), or none
@@ -55,8 +64,9 @@ Anomalies and bad input:
   --no-anomalies           inject none
   --anomaly-kinds <list>   subset of ${ANOMALY_KINDS.join(',')}
   --truth <file>           ground truth JSONL, one line per anomaly as it starts
-  --bad-ratio <r>          fraction 0..1 of messages that are malformed (default 0)
+  --bad-ratio <r>          fraction 0..1 of samples sent malformed (default 0)
   --bad-kinds <list>       subset of ${BAD_KINDS.join(',')}
+                           (sparkplug: ${SPARKPLUG_BAD_KINDS.join(',')}, undecodable bytes on DDATA)
 Output:
   --json                   summary as one JSON line on stdout
   --progress <s>           seconds between progress lines on stderr (default 5)
@@ -67,6 +77,9 @@ Sampling interval per sensor (event time) = sensors × speed / rate seconds.
 
 const FLAGS: Record<string, string> = {
   url: '--url',
+  format: '--format',
+  sparkplugGroup: '--sparkplug-group',
+  sparkplugKeepAliveAtEnd: '--sparkplug-keep-alive-at-end',
   prefix: '--prefix',
   site: '--site',
   lines: '--lines',
@@ -173,6 +186,9 @@ function parseCliOptions(args: string[], io: SimulateIo): 'help' | { input: Simu
     options: {
       help: { type: 'boolean', short: 'h' },
       url: { type: 'string' },
+      format: { type: 'string' },
+      'sparkplug-group': { type: 'string' },
+      'sparkplug-keep-alive-at-end': { type: 'boolean' },
       'client-id': { type: 'string' },
       username: { type: 'string' },
       password: { type: 'string' },
@@ -217,6 +233,12 @@ function parseCliOptions(args: string[], io: SimulateIo): 'help' | { input: Simu
     if (value !== undefined) input[key] = value
   }
   set('url', values.url)
+  if (values.format !== undefined) {
+    if (!(PAYLOAD_FORMATS as readonly string[]).includes(values.format)) throw new UsageError(`--format: unknown "${values.format}"; choose from ${PAYLOAD_FORMATS.join(', ')}`)
+    set('format', values.format as PayloadFormat)
+  }
+  set('sparkplugGroup', values['sparkplug-group'])
+  set('sparkplugKeepAliveAtEnd', values['sparkplug-keep-alive-at-end'])
   set('clientId', values['client-id'])
   set('username', values.username)
   set('password', values.password ?? io.env.SHIFTSCRIBE_SIMULATE_PASSWORD)
@@ -245,7 +267,7 @@ function parseCliOptions(args: string[], io: SimulateIo): 'help' | { input: Simu
   set('anomalyKinds', list(values['anomaly-kinds'], '--anomaly-kinds', ANOMALY_KINDS, (s): s is AnomalyKind => (ANOMALY_KINDS as readonly string[]).includes(s)))
   set('truthFile', values.truth)
   set('badRatio', num('--bad-ratio', values['bad-ratio']))
-  set('badKinds', list(values['bad-kinds'], '--bad-kinds', BAD_KINDS, (s): s is BadKind => (BAD_KINDS as readonly string[]).includes(s)))
+  set('badKinds', list(values['bad-kinds'], '--bad-kinds', ALL_BAD_KINDS, (s): s is BadKind => (ALL_BAD_KINDS as readonly string[]).includes(s)))
   const progressS = num('--progress', values.progress)
   if (progressS !== undefined) set('progressIntervalMs', Math.round(progressS * 1000))
   return { input, json: values.json ?? false }
@@ -289,17 +311,32 @@ function parseAnomalies(text: string): SimulationInput['anomalies'] {
 
 function progressLine(p: PublishProgress): string {
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
-  return `simulate: ${p.final ? 'done' : 'published'} ${fmt(p.published)} (${fmt(p.ratePerS)}/s) in flight ${fmt(p.inFlight)} bad ${fmt(p.bad)}${p.failed > 0 ? ` failed ${fmt(p.failed)}` : ''} event ${new Date(p.eventTs).toISOString()}\n`
+  const readings = p.readings === p.published ? '' : ` readings ${fmt(p.readings)}`
+  return `simulate: ${p.final ? 'done' : 'published'} ${fmt(p.published)} (${fmt(p.ratePerS)}/s)${readings} in flight ${fmt(p.inFlight)} bad ${fmt(p.bad)}${p.failed > 0 ? ` failed ${fmt(p.failed)}` : ''} event ${new Date(p.eventTs).toISOString()}\n`
 }
 
 function humanSummary(r: Omit<SimulationResult, 'truth'> & { cpuSeconds: number; cpuPercent: number; truthFile: string | null }, anomalies: number): string {
   const rows: [string, string][] = [
     ['published (PUBACKed)', String(r.published)],
-    ['  good readings', String(r.good)],
+    ...(r.sparkplug === undefined
+      ? [['  good readings', String(r.good)] as [string, string]]
+      : ([
+          ['  with readings', `${r.good} (DBIRTH, DDATA)`],
+          ['  births/deaths', `${r.control} (NBIRTH, DDEATH, NDEATH)`],
+        ] as [string, string][])),
     ['  bad payloads', String(r.bad)],
     ...Object.entries(r.badByKind)
       .filter(([, n]) => n > 0)
       .map(([k, n]): [string, string] => [`    ${k}`, String(n)]),
+    ...(r.sparkplug === undefined
+      ? []
+      : ([
+          ['readings', `${r.readings} (metric values, births included)`],
+          [
+            'sparkplug',
+            `group ${r.sparkplug.group}, ${r.sparkplug.edgeNodes} edge nodes, ${r.sparkplug.devices} devices; births ${r.sparkplug.nbirths} N / ${r.sparkplug.dbirths} D, deaths ${r.sparkplug.ndeaths} N / ${r.sparkplug.ddeaths} D, rebirths answered ${r.sparkplug.rebirths}`,
+          ],
+        ] as [string, string][])),
     ['failed / unacked', `${r.failed} / ${r.unacked}`],
     ['anomalies injected', `${anomalies}${r.truthFile === null ? '' : ` (truth: ${r.truthFile})`}`],
     ['wall time', `${r.wallSeconds.toFixed(1)} s, ${r.ratePerS}/s, CPU ${r.cpuPercent} %`],

@@ -1,6 +1,7 @@
+import sparkplug from 'sparkplug-payload'
 import { describe, expect, it } from 'vitest'
 import { QUARANTINE_REASONS } from '../bus/messages.js'
-import { BAD_KINDS, createBadPayload, type BadKind } from './bad-payloads.js'
+import { ALL_BAD_KINDS, BAD_KINDS, createBadPayload, SPARKPLUG_BAD_KINDS, type BadKind } from './bad-payloads.js'
 import { createRng } from './rng.js'
 
 const SEGMENT = /^[A-Za-z0-9_.-]{1,64}$/
@@ -17,12 +18,14 @@ function variants(kind: BadKind) {
 
 describe('createBadPayload', () => {
   it('names every kind after a quarantine reason of the gateway', () => {
-    for (const kind of BAD_KINDS) expect(QUARANTINE_REASONS).toContain(kind)
+    for (const kind of ALL_BAD_KINDS) expect(QUARANTINE_REASONS).toContain(kind)
     expect(new Set(BAD_KINDS).size).toBe(10)
+    expect(SPARKPLUG_BAD_KINDS).toEqual(['bad_protobuf'])
+    expect(new Set(ALL_BAD_KINDS).size).toBe(11)
   })
 
   it('keeps the topic for all kinds but bad_topic_segment', () => {
-    for (const kind of BAD_KINDS.filter((k) => k !== 'bad_topic_segment')) {
+    for (const kind of ALL_BAD_KINDS.filter((k) => k !== 'bad_topic_segment')) {
       for (const m of variants(kind)) expect(m.topic).toBe('factory/line1/m1/spindle_temp')
     }
   })
@@ -112,5 +115,20 @@ describe('createBadPayload', () => {
       topics.add(m.topic)
     }
     expect(topics.size).toBe(4)
+  })
+
+  it('bad_protobuf: bytes Tahu cannot decode, never empty, in several shapes', () => {
+    const tahu = sparkplug.get('spBv1.0')!
+    const shapes = new Set<string>()
+    const origins = new Set<string>()
+    for (const m of variants('bad_protobuf')) {
+      expect(m.payload.length).toBeGreaterThan(0)
+      expect(m.payload.length).toBeLessThan(1024)
+      expect(() => tahu.decodePayload(m.payload)).toThrow()
+      shapes.add(m.payload.toString('hex'))
+      origins.add(m.payload[0] === 0x08 ? 'from a real payload' : 'random') // 0x08: Payload.timestamp's tag
+    }
+    expect(shapes.size).toBeGreaterThan(20)
+    expect(origins.size).toBe(2)
   })
 })

@@ -1,8 +1,10 @@
 // Malformed messages, one generator per quarantine reason the gateway must give them.
 // Each kind has a few variants so a consumer is not tuned to one byte pattern.
+import sparkplug from 'sparkplug-payload'
 import type { QuarantineReason } from '../bus/messages.js'
 import type { Rng } from './rng.js'
 
+/** The kinds of a JSON run (the default set). */
 export const BAD_KINDS = [
   'not_json',
   'wrong_type',
@@ -15,7 +17,10 @@ export const BAD_KINDS = [
   'payload_too_large',
   'bad_topic_segment',
 ] as const satisfies readonly QuarantineReason[]
-export type BadKind = (typeof BAD_KINDS)[number]
+/** The kinds of a Sparkplug B run: bytes on a DDATA topic that do not decode. */
+export const SPARKPLUG_BAD_KINDS = ['bad_protobuf'] as const satisfies readonly QuarantineReason[]
+export const ALL_BAD_KINDS = [...BAD_KINDS, ...SPARKPLUG_BAD_KINDS] as const
+export type BadKind = (typeof ALL_BAD_KINDS)[number]
 
 /** What the bad message stands in for: the reading it replaces. */
 export interface BadPayloadContext {
@@ -36,6 +41,7 @@ export interface BadMessage {
 /** Size of a `payload_too_large` message: above the gateway's default 64 KiB limit. */
 export const TOO_LARGE_BYTES = 70_000
 const YEAR_MS = 365 * 86_400_000
+const tahu = sparkplug.get('spBv1.0')
 const PAST_BASE = Date.UTC(1990, 0, 1)
 const FUTURE_BASE = Date.UTC(2150, 0, 1)
 
@@ -102,5 +108,45 @@ export function createBadPayload(kind: BadKind, ctx: BadPayloadContext, rng: Rng
               : `${ctx.prefix}/${ctx.line}/${ctx.machine} 2/${ctx.sensor}`
       return { topic: badTopic, payload: Buffer.from(`{"value":${value},"ts":${ts},"unit":"${unit}","quality":"good"}`, 'utf8') }
     }
+    case 'bad_protobuf':
+      // The topic is the JSON one like for every kind; the Sparkplug edge moves it to the machine's DDATA topic.
+      return { topic, payload: badProtobuf(ctx, rng) }
+  }
+}
+
+/**
+ * Bytes that Tahu's decoder rejects (never empty, that is `empty_payload`): a real DDATA payload
+ * cut inside a field, one with a field of an invalid wire type appended, or random bytes that
+ * start with one. A cut can land on a field boundary and still decode, so each cut is checked.
+ */
+function badProtobuf(ctx: BadPayloadContext, rng: Rng): Buffer {
+  // Wire types 6 and 7 do not exist; fields 1-5 are Payload's own, whose wire type protobufjs trusts.
+  const invalidTag = (): number => (rng.int(6, 15) << 3) | rng.pick([6, 7])
+  const real = (): Buffer => {
+    if (tahu === null) throw new Error('unreachable: sparkplug-payload has no spBv1.0 codec')
+    const metric = { alias: rng.int(1, 64), type: 'Double' as const, value: ctx.value, timestamp: ctx.ts }
+    return Buffer.from(tahu.encodePayload({ timestamp: ctx.ts, seq: rng.int(0, 255), metrics: [metric] }))
+  }
+  const variant = rng.int(0, 2)
+  if (variant === 0) {
+    const whole = real()
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const cut = whole.subarray(0, rng.int(1, whole.length - 1))
+      if (!decodes(cut)) return Buffer.from(cut)
+    }
+  }
+  if (variant === 1) return Buffer.concat([real(), Buffer.from([invalidTag(), rng.int(0, 255), rng.int(0, 255)])])
+  const bytes = Buffer.alloc(rng.int(4, 48))
+  for (let i = 0; i < bytes.length; i++) bytes[i] = rng.int(0, 255)
+  bytes[0] = invalidTag()
+  return bytes
+}
+
+function decodes(bytes: Buffer): boolean {
+  try {
+    tahu?.decodePayload(bytes)
+    return true
+  } catch {
+    return false
   }
 }

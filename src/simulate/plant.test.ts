@@ -56,6 +56,27 @@ describe('createPlant: determinism', () => {
     expect(b).toEqual(a)
     expect(runUntil({ ...opts, seed: 9 }, MONDAY_6 + 24 * HOUR).truth).not.toEqual(a)
   })
+
+  it('nextBatch yields what next would, one machine and tick at a time, at most max messages', () => {
+    const opts: PlantOptions = { ...base, intervalMs: 60_000, badRatio: 0.1, anomalies: { mode: 'rate', perMachinePerShift: 6 } }
+    const flat = take(opts, 20_100)
+    const key = (m: SimMessage | undefined) => (m === undefined ? '' : `${m.line}/${m.machine}@${m.ts}`)
+    const plant = createPlant(opts)
+    const batched: SimMessage[] = []
+    for (let i = 0; batched.length < 20_000; i++) {
+      const max = i % 5 === 0 ? 3 : Infinity
+      const batch = plant.nextBatch(max)
+      expect(batch.length).toBeGreaterThan(0)
+      expect(batch.length).toBeLessThanOrEqual(max)
+      expect(new Set(batch.map(key)).size).toBe(1)
+      batched.push(...batch)
+      // Uncut, a batch is the rest of its machine's tick: the next message is another machine's or tick's.
+      if (max === Infinity) expect(key(flat[batched.length])).not.toBe(key(batch[0]))
+    }
+    expect(batched.slice(0, 20_000).map((m) => [m.topic, m.ts, m.kind])).toEqual(flat.slice(0, 20_000).map((m) => [m.topic, m.ts, m.kind]))
+    expect(plant.machines).toHaveLength(6)
+    expect(plant.sensors).toEqual(SENSOR_NAMES)
+  })
 })
 
 describe('createPlant: readings', () => {

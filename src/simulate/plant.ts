@@ -50,6 +50,10 @@ export interface SimMessage {
   kind: 'reading' | BadKind
   /** Event time of the sample this message stands for. */
   ts: number
+  /** The sample this message stands for (also for a malformed one). */
+  line: string
+  machine: string
+  sensor: SensorName
   reading?: SimReading
 }
 
@@ -60,8 +64,17 @@ export interface Plant {
   readonly sensorsPerTick: number
   /** Every reading topic the plant publishes on. */
   readonly topics: readonly string[]
+  /** The sensors of every machine, in the order each tick yields them. */
+  readonly sensors: readonly SensorName[]
+  /** Every machine, line by line, in the order each tick yields them. */
+  readonly machines: readonly { line: string; machine: string }[]
   /** The next message; the plant never runs out. */
   next(): SimMessage
+  /**
+   * The rest of one machine's sample at one tick (what `next` would yield until the machine or
+   * tick changes), at most `max` messages (>= 1); never empty. Mixes freely with `next`.
+   */
+  nextBatch(max?: number): SimMessage[]
   /** Anomalies that started since the last call, in start order. */
   takeTruth(): readonly AnomalyTruth[]
   /** Event time of the tick the last message came from. */
@@ -215,6 +228,9 @@ export function createPlant(options: PlantOptions): Plant {
   let tick = -1
   let queue: SimMessage[] = []
   let qi = 0
+  /** End index in `queue` of each machine's messages of the current tick. */
+  let groupEnds: number[] = []
+  let gi = 0
 
   const insertPending = (a: Scheduled): void => {
     let i = pending.length
@@ -395,6 +411,7 @@ export function createPlant(options: PlantOptions): Plant {
 
     const producing = pattern.producingAt(ts)
     const out: SimMessage[] = []
+    const ends: number[] = []
     for (const m of machines) {
       step(m, producing)
       for (let s = 0; s < specs.length; s++) {
@@ -416,20 +433,26 @@ export function createPlant(options: PlantOptions): Plant {
         if (isBad) {
           const kind = badRng.pick(badKinds)
           const bad = createBadPayload(kind, { prefix, line: m.line, machine: m.name, sensor: spec.name, ts, value, unit: spec.unit }, badRng)
-          out.push({ topic: bad.topic, payload: bad.payload, kind, ts })
+          out.push({ topic: bad.topic, payload: bad.payload, kind, ts, line: m.line, machine: m.name, sensor: spec.name })
         } else {
           out.push({
             topic,
             payload: Buffer.from(`{"value":${value},"ts":${ts},"unit":"${spec.unit}","quality":"good"}`, 'utf8'),
             kind: 'reading',
             ts,
+            line: m.line,
+            machine: m.name,
+            sensor: spec.name,
             reading: { line: m.line, machine: m.name, sensor: spec.name, ts, value, unit: spec.unit },
           })
         }
       }
+      ends.push(out.length)
     }
     queue = out
     qi = 0
+    groupEnds = ends
+    gi = 0
   }
 
   /** Advance one machine's physical state by one interval. */
@@ -502,12 +525,25 @@ export function createPlant(options: PlantOptions): Plant {
     return queue[qi++] as SimMessage
   }
 
+  const nextBatch = (max = Infinity): SimMessage[] => {
+    if (!(max >= 1)) throw new RangeError(`nextBatch: max must be >= 1 (got ${max})`)
+    while (qi >= queue.length) buildTick()
+    while ((groupEnds[gi] as number) <= qi) gi++
+    const end = Math.min(groupEnds[gi] as number, qi + Math.floor(max))
+    const out = queue.slice(qi, end)
+    qi = end
+    return out
+  }
+
   return {
     startTs,
     intervalMs,
     sensorsPerTick: machines.length * sensors.length,
     topics: machines.flatMap((m) => m.topics),
+    sensors,
+    machines: machines.map((m) => ({ line: m.line, machine: m.name })),
     next,
+    nextBatch,
     takeTruth() {
       return truthQueue.length === 0 ? NO_TRUTH : truthQueue.splice(0)
     },

@@ -1,8 +1,11 @@
+import type { IClientOptions } from 'mqtt'
+import sparkplug from 'sparkplug-payload'
 import { describe, expect, it } from 'vitest'
 import type { Clock } from '../util/clock.js'
 import { BAD_KINDS } from './bad-payloads.js'
 import { createPlant, type PlantOptions } from './plant.js'
 import { publishSimulation, type PublishClient, type PublishProgress, type PublishSimulationOptions } from './publisher.js'
+import { SENSOR_NAMES } from './sensors.js'
 import type { AnomalyTruth } from './truth.js'
 
 /** A clock whose time only moves when the test says so. */
@@ -58,10 +61,11 @@ interface Sent {
 
 /** Stands in for mqtt.js: records publishes; the test decides when PUBACKs (or errors) come. */
 function fakeClient() {
-  const listeners = new Map<string, ((arg?: unknown) => void)[]>()
+  const listeners = new Map<string, ((...args: unknown[]) => void)[]>()
   const unacked: Sent[] = []
   const all: Sent[] = []
   let endedWith: boolean | undefined
+  const subscriptions: string[] = []
   const client: PublishClient & { connected: boolean } = {
     connected: true,
     publish(topic, payload, _opts, cb) {
@@ -70,20 +74,24 @@ function fakeClient() {
       all.push(s)
       return client
     },
+    async subscribeAsync(topics) {
+      subscriptions.push(...topics)
+    },
     on(event: string, listener: (...args: never[]) => void) {
-      listeners.set(event, [...(listeners.get(event) ?? []), listener as (arg?: unknown) => void])
+      listeners.set(event, [...(listeners.get(event) ?? []), listener as (...args: unknown[]) => void])
       return client
     },
     async endAsync(force?: boolean) {
       endedWith = force ?? false
     },
   }
-  const emit = (event: string, arg?: unknown) => {
-    for (const l of listeners.get(event) ?? []) l(arg)
+  const emit = (event: string, ...args: unknown[]) => {
+    for (const l of listeners.get(event) ?? []) l(...args)
   }
   return {
     client,
     all,
+    subscriptions,
     unacked: () => unacked.length,
     ack(n = unacked.length) {
       for (const s of unacked.splice(0, n)) s.cb()
@@ -308,5 +316,229 @@ describe('publishSimulation: accounting', () => {
     await expect(publishSimulation({ plant, url: 'x', connect, ratePerS: 0 })).rejects.toThrow(/ratePerS/)
     await expect(publishSimulation({ plant, url: 'x', connect, ratePerS: 10, window: 0 })).rejects.toThrow(/window/)
     expect(connected).toBe(false)
+  })
+})
+
+const tahu = sparkplug.get('spBv1.0')!
+/** Tahu gives 64-bit fields as Long. */
+const num = (x: unknown): number => (typeof x === 'number' ? x : (x as { toNumber(): number }).toNumber())
+
+/** One fake client per connect, with the options it was connected with. */
+function fakeBroker() {
+  const conns: { options: IClientOptions; fake: ReturnType<typeof fakeClient> }[] = []
+  const connect = async (_url: string, options: IClientOptions) => {
+    const fake = fakeClient()
+    conns.push({ options, fake })
+    return fake.client
+  }
+  const byClientId = (suffix: string) => {
+    const c = conns.find((x) => x.options.clientId?.endsWith(suffix))
+    if (c === undefined) throw new Error(`no connection ${suffix}`)
+    return c
+  }
+  const ackAll = () => {
+    for (const c of conns) c.fake.ack()
+  }
+  return { conns, connect, byClientId, ackAll }
+}
+
+async function startSparkplug(extra: Partial<PublishSimulationOptions>, plant = createPlant(plantOptions)) {
+  const broker = fakeBroker()
+  const time = fakeClock()
+  const result = publishSimulation({
+    plant,
+    url: 'mqtt://fake',
+    connect: broker.connect,
+    mqttOptions: { clientId: 'sim' },
+    sparkplug: { group: 'plant' },
+    clock: time.clock,
+    ratePerS: 1000,
+    window: 10_000,
+    ...extra,
+  })
+  await flush()
+  await flush()
+  return { broker, time, result }
+}
+
+function decoded(sent: { topic: string; payload: Buffer }) {
+  const [, , type, edge, device] = sent.topic.split('/')
+  const p = tahu.decodePayload(sent.payload)
+  return { type, edge, device, seq: p.seq == null ? undefined : num(p.seq), metrics: p.metrics ?? [], topic: sent.topic }
+}
+
+describe('publishSimulation: Sparkplug B', () => {
+  const twoLines: PlantOptions = { ...plantOptions, lines: 2 }
+
+  it('connects once per line with its NDEATH as QoS1 will, subscribes to its NCMD, and sends births before data', async () => {
+    const { broker, time, result } = await startSparkplug({ count: 700 }, createPlant(twoLines))
+    expect(broker.conns.map((c) => c.options.clientId)).toEqual(['sim-line1', 'sim-line2'])
+    for (const [i, c] of broker.conns.entries()) {
+      expect(c.options).toMatchObject({ protocolVersion: 5, clean: true, will: { topic: `spBv1.0/plant/NDEATH/line${i + 1}`, qos: 1, retain: false } })
+      const will = tahu.decodePayload(c.options.will!.payload as Buffer)
+      expect(will.metrics?.map((m) => [m.name, num(m.value)])).toEqual([['bdSeq', 0]])
+      expect(c.fake.subscriptions).toEqual([`spBv1.0/plant/NCMD/line${i + 1}`])
+    }
+    for (let i = 0; i < 100; i++) {
+      time.run(10)
+      broker.ackAll()
+    }
+    const summary = await result
+    for (const [i, c] of broker.conns.entries()) {
+      const msgs = c.fake.all.map(decoded)
+      expect(msgs.every((m) => m.edge === `line${i + 1}`)).toBe(true)
+      expect(msgs.slice(0, 3).map((m) => [m.type, m.device, m.seq])).toEqual([
+        ['NBIRTH', undefined, 0],
+        ['DBIRTH', 'm1', 1],
+        ['DBIRTH', 'm2', 2],
+      ])
+      // Every DDATA alias was defined by its device's DBIRTH, with the same type.
+      const defined = new Map<string, string>()
+      for (const b of msgs.filter((m) => m.type === 'DBIRTH')) for (const m of b.metrics) defined.set(`${b.device}#${num(m.alias)}`, m.type)
+      const data = msgs.filter((m) => m.type === 'DDATA')
+      expect(data.length).toBeGreaterThan(30)
+      for (const d of data) {
+        for (const m of d.metrics) {
+          expect(m.name).toBeUndefined()
+          expect(defined.get(`${d.device}#${num(m.alias)}`)).toBe(m.type)
+        }
+      }
+      // A clean end: a DDEATH per device, then the NDEATH with the NBIRTH's bdSeq.
+      expect(msgs.slice(-3).map((m) => [m.type, m.device])).toEqual([
+        ['DDEATH', 'm1'],
+        ['DDEATH', 'm2'],
+        ['NDEATH', undefined],
+      ])
+      expect(msgs.at(-1)?.metrics.map((m) => [m.name, num(m.value)])).toEqual([['bdSeq', 0]])
+      expect(msgs.slice(0, -1).map((m) => m.seq)).toEqual(msgs.slice(0, -1).map((_, k) => k % 256))
+    }
+    // count is in samples, as in JSON: 700 samples make 100 DDATA/DBIRTH of 7.
+    const all = broker.conns.flatMap((c) => c.fake.all.map(decoded))
+    const values = all.filter((m) => m.type === 'DBIRTH' || m.type === 'DDATA').reduce((n, m) => n + m.metrics.filter((x) => x.value !== null).length, 0)
+    expect(values).toBe(700)
+    expect(summary).toMatchObject({
+      format: 'sparkplug',
+      stoppedBy: 'count',
+      readings: 700,
+      good: 700 / SENSOR_NAMES.length,
+      control: 2 + 4 + 2, // NBIRTH, DDEATH, NDEATH
+      bad: 0,
+      badByKind: { bad_protobuf: 0 },
+      published: 108,
+      sent: 108,
+      unacked: 0,
+      sparkplug: { group: 'plant', edgeNodes: 2, devices: 4, nbirths: 2, dbirths: 4, ddeaths: 4, ndeaths: 2, rebirths: 0 },
+    })
+  })
+
+  it('answers an NCMD Rebirth with NBIRTH and DBIRTHs, seq restarting at 0, and counts it', async () => {
+    const { broker, time, result } = await startSparkplug({ count: 2100 }, createPlant(twoLines))
+    time.run(500)
+    broker.ackAll()
+    const line1 = broker.byClientId('-line1').fake
+    const before = line1.all.length
+    const rebirth = Buffer.from(tahu.encodePayload({ timestamp: 1, metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] }))
+    line1.emit('message', 'spBv1.0/plant/NCMD/line1', Buffer.from('not protobuf'))
+    time.run(50)
+    expect(line1.all.slice(before).map((m) => decoded(m).type)).not.toContain('NBIRTH')
+    const asked = line1.all.length
+    line1.emit('message', 'spBv1.0/plant/NCMD/line1', rebirth)
+    for (let i = 0; i < 300; i++) {
+      time.run(10)
+      broker.ackAll()
+    }
+    const summary = await result
+    const after = line1.all.slice(asked).map(decoded)
+    expect(after.slice(0, 3).map((m) => [m.type, m.seq])).toEqual([
+      ['NBIRTH', 0],
+      ['DBIRTH', 1],
+      ['DBIRTH', 2],
+    ])
+    expect(after[0]?.metrics.map((m) => [m.name, m.type, m.name === 'bdSeq' ? num(m.value) : m.value])).toEqual([
+      ['bdSeq', 'Int64', 0],
+      ['Node Control/Rebirth', 'Boolean', false],
+    ])
+    expect(after.slice(3, 6).map((m) => [m.type, m.seq])).toEqual([
+      ['DDATA', 3],
+      ['DDATA', 4],
+      ['DDATA', 5],
+    ])
+    expect(summary.sparkplug).toMatchObject({ rebirths: 1, nbirths: 3, dbirths: 6 })
+    expect(summary.readings).toBe(2100)
+  })
+
+  it('writes the same truth as JSON for the same seed and count, with bad_protobuf instead of the JSON kinds', async () => {
+    const options: PlantOptions = { ...twoLines, intervalMs: 10_000, anomalies: { mode: 'count', count: 8, spanMs: 3_600_000 } }
+    const run = async (format: 'json' | 'sparkplug') => {
+      const truth: AnomalyTruth[] = []
+      const plant = createPlant({ ...options, badRatio: 0.05, badKinds: format === 'json' ? BAD_KINDS : ['bad_protobuf'] })
+      const onTruth = (t: AnomalyTruth) => truth.push(t)
+      const s = format === 'json' ? await start({ ratePerS: 100_000, window: 60_000, count: 28 * 360, onTruth }, plant) : await startSparkplug({ ratePerS: 100_000, count: 28 * 360, onTruth }, plant)
+      const clients = 'broker' in s ? s.broker.conns.map((c) => c.fake) : [s.fake]
+      for (let i = 0; i < 20; i++) {
+        s.time.run(10)
+        for (const c of clients) c.ack()
+      }
+      return { summary: await s.result, truth }
+    }
+    const json = await run('json')
+    const sp = await run('sparkplug')
+    expect(json.truth.length).toBeGreaterThanOrEqual(6)
+    expect(sp.truth).toEqual(json.truth)
+    expect(sp.summary.anomalies).toBe(json.summary.anomalies)
+    expect(sp.summary.eventEndTs).toBe(json.summary.eventEndTs)
+    // Every sample went out as a reading or a malformed message in both formats.
+    expect(sp.summary.readings + sp.summary.bad).toBe(28 * 360)
+    expect(json.summary.readings + json.summary.bad).toBe(28 * 360)
+    expect(sp.summary.bad).toBeGreaterThan(300)
+    expect(sp.summary.badByKind).toEqual({ bad_protobuf: sp.summary.bad })
+    expect(Object.keys(json.summary.badByKind).sort()).toEqual([...BAD_KINDS].sort())
+    expect(json.summary).toMatchObject({ format: 'json', readings: json.summary.good, control: 0 })
+    expect(json.summary.sparkplug).toBeUndefined()
+  })
+
+  it('leaves the machines online at the end with keepAliveAtEnd', async () => {
+    const { broker, time, result } = await startSparkplug({ count: 70, sparkplug: { group: 'plant', keepAliveAtEnd: true } })
+    time.run(100)
+    broker.ackAll()
+    const summary = await result
+    const types = broker.conns[0]!.fake.all.map((m) => decoded(m).type)
+    expect(types).not.toContain('DDEATH')
+    expect(types).not.toContain('NDEATH')
+    expect(summary.sparkplug).toMatchObject({ ddeaths: 0, ndeaths: 0 })
+  })
+
+  it('after a lost connection: the next CONNECT’s will carries bdSeq 1, and the NBIRTH after it too', async () => {
+    const { broker, time, result } = await startSparkplug({ count: 1400 })
+    time.run(300)
+    broker.ackAll()
+    const { fake, options } = broker.conns[0]!
+    fake.client.connected = false
+    fake.emit('offline')
+    fake.emit('close')
+    // mqtt.js reads options.will for every CONNECT, reconnects included.
+    expect(tahu.decodePayload(options.will!.payload as Buffer).metrics?.map((m) => num(m.value))).toEqual([1])
+    time.run(200)
+    const paused = fake.all.length
+    time.run(200)
+    expect(fake.all.length).toBe(paused)
+    fake.client.connected = true
+    fake.emit('connect')
+    const before = fake.all.length
+    for (let i = 0; i < 300; i++) {
+      time.run(10)
+      broker.ackAll()
+    }
+    const summary = await result
+    const after = fake.all.slice(before).map(decoded)
+    expect(after.slice(0, 3).map((m) => [m.type, m.seq])).toEqual([
+      ['NBIRTH', 0],
+      ['DBIRTH', 1],
+      ['DBIRTH', 2],
+    ])
+    expect(num(after[0]?.metrics[0]?.value)).toBe(1)
+    expect(after.at(-1)).toMatchObject({ type: 'NDEATH' })
+    expect(num(after.at(-1)?.metrics[0]?.value)).toBe(1)
+    expect(summary).toMatchObject({ reconnects: 1, readings: 1400, sparkplug: { reconnectBirths: 1 } })
   })
 })

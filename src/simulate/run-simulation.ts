@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { segmentName, timeZone } from '../config/schema.js'
 import { systemClock, type Clock } from '../util/clock.js'
-import { BAD_KINDS } from './bad-payloads.js'
+import { ALL_BAD_KINDS, BAD_KINDS, SPARKPLUG_BAD_KINDS } from './bad-payloads.js'
+import { PAYLOAD_FORMATS } from './message-source.js'
 import { createPlant, type AnomalyPlan, type Plant } from './plant.js'
 import { publishSimulation, type ConnectFn, type PublishProgress, type PublishSummary } from './publisher.js'
 import { SENSOR_NAMES } from './sensors.js'
@@ -18,6 +19,12 @@ const hhmm = z.string().refine((s) => /^([01]\d|2[0-3]):[0-5]\d$/.test(s), 'must
 export const simulationOptionsSchema = z
   .strictObject({
     url: z.string().min(1).default('mqtt://127.0.0.1:1883'),
+    /** json: `{prefix}/{line}/{machine}/{sensor}` JSON readings; sparkplug: Sparkplug B, edge node = line, device = machine, metric = sensor. */
+    format: z.enum(PAYLOAD_FORMATS).default('json'),
+    /** Sparkplug group id. */
+    sparkplugGroup: segment.default('plant'),
+    /** Sparkplug: send no DDEATH/NDEATH at the end, so the machines stay online for the host. */
+    sparkplugKeepAliveAtEnd: z.boolean().default(false),
     /** First topic level(s): topics are `{prefix}/{line}/{machine}/{sensor}`. */
     prefix: z
       .string()
@@ -34,14 +41,15 @@ export const simulationOptionsSchema = z
     startTs: z.number().int().optional(),
     /** Event time runs this many times faster than wall time. */
     speed: z.number().positive().default(1),
-    /** Target messages per wall second. */
+    /** Target samples per wall second (JSON: messages). */
     ratePerS: z.number().positive().finite().default(100),
     durationS: z.number().positive().optional(),
     count: z.number().int().nonnegative().optional(),
     /** Most messages without PUBACK at any time. */
     window: z.number().int().min(1).max(65_000).default(1000),
     badRatio: z.number().min(0).max(1).default(0),
-    badKinds: z.array(z.enum(BAD_KINDS)).min(1).optional(),
+    /** Default: every kind of the format (JSON: BAD_KINDS; Sparkplug: bad_protobuf). */
+    badKinds: z.array(z.enum(ALL_BAD_KINDS)).min(1).optional(),
     anomalies: z
       .discriminatedUnion('mode', [
         z.strictObject({ mode: z.literal('none') }),
@@ -72,6 +80,10 @@ export const simulationOptionsSchema = z
     if (o.anomalies.mode === 'count' && o.anomalies.count > 0 && o.count === undefined && o.durationS === undefined) {
       ctx.addIssue({ code: 'custom', path: ['anomalies'], message: 'a fixed anomaly count needs count or durationS, to know the run length' })
     }
+    const allowed: readonly string[] = o.format === 'json' ? BAD_KINDS : SPARKPLUG_BAD_KINDS
+    for (const [i, k] of (o.badKinds ?? []).entries()) {
+      if (!allowed.includes(k)) ctx.addIssue({ code: 'custom', path: ['badKinds', i], message: `"${k}" is not a kind of the ${o.format} format; choose from ${allowed.join(', ')}` })
+    }
     const names = new Set<string>()
     for (const [i, s] of o.shifts.entries()) {
       if (parseHhMm(s.start) === parseHhMm(s.end) && o.shifts.length > 1) ctx.addIssue({ code: 'custom', path: ['shifts', i], message: 'a 24 h shift must be the only shift' })
@@ -93,6 +105,7 @@ export interface SimulationDeps {
 }
 
 export interface SimulationResult extends PublishSummary {
+  /** Sparkplug: each edge node's connection uses `<clientId>-<line>`. */
   clientId: string
   /** Event-time speed actually used (lower than asked when the sampling interval hit 1 ms). */
   speed: number
@@ -131,7 +144,7 @@ export function buildPlant(options: SimulationOptions, startTs: number): Plant {
     ...(options.site === undefined ? {} : { site: options.site }),
     shiftPattern: { timeZone: options.timeZone, shifts: options.shifts, breaks: options.breaks, weekends: options.weekends },
     badRatio: options.badRatio,
-    ...(options.badKinds === undefined ? {} : { badKinds: options.badKinds }),
+    badKinds: options.badKinds ?? (options.format === 'json' ? BAD_KINDS : SPARKPLUG_BAD_KINDS),
     anomalies,
     ...(options.anomalyKinds === undefined ? {} : { anomalyKinds: options.anomalyKinds }),
   })
@@ -169,6 +182,7 @@ export async function runSimulation(input: SimulationInput, deps: SimulationDeps
         ...(options.username === undefined ? {} : { username: options.username }),
         ...(options.password === undefined ? {} : { password: options.password }),
       },
+      ...(options.format === 'sparkplug' ? { sparkplug: { group: options.sparkplugGroup, keepAliveAtEnd: options.sparkplugKeepAliveAtEnd } } : {}),
       ratePerS: options.ratePerS,
       ...(options.durationS === undefined ? {} : { durationS: options.durationS }),
       ...(options.count === undefined ? {} : { count: options.count }),
