@@ -22,7 +22,7 @@ export interface MachineStateChange {
 
 const SEGMENT = /^[A-Za-z0-9_.-]{1,64}$/
 /** Sparkplug ids are printable text of at most 128 characters (the contract in bus/messages.ts). */
-const PRINTABLE = /^[^\p{Cc}]{1,128}$/u
+const PRINTABLE = /^[^\p{Cc}]{0,128}$/u
 const CAUSES: Readonly<Record<string, 'online' | 'offline'>> = { NBIRTH: 'online', DBIRTH: 'online', NDEATH: 'offline', DDEATH: 'offline' }
 
 /**
