@@ -216,7 +216,8 @@ export const anomalyMessageSchema = z.object({
   v: z.literal(SCHEMA_VERSION),
   id: z.string().min(1),
   state: z.enum(['open', 'closed']),
-  kind: z.enum(['limit_breach', 'spike', 'drift', 'flatline', 'dropout', 'reject_rate_jump', 'rate_of_change']),
+  /** `offline` (a Sparkplug B death: the whole machine, sensor `_status`) was added to v1 on 2026-11-26; kinds may be added, as fields are. */
+  kind: z.enum(['limit_breach', 'spike', 'drift', 'flatline', 'dropout', 'reject_rate_jump', 'rate_of_change', 'offline']),
   severity: z.enum(['warning', 'critical']),
   key: z.string(),
   site: segment,

@@ -222,6 +222,21 @@ describe('Sparkplug B host', () => {
     expect(reason(x.parse('spBv1.0/G1/DDATA/line1/m1', { timestamp: T0, seq: 3, metrics: [{ alias: 1, type: 'Double', value: 1 }] }))).toBe('no_birth')
   })
 
+  it('a birth after a death is never stamped earlier than the death (edge clock behind the gateway)', () => {
+    const x = rig()
+    expect(reason(x.parse('spBv1.0/G1/NBIRTH/line1', nbirth(0, 2)))).toBe('ok')
+    expect(reason(x.parse('spBv1.0/G1/DBIRTH/line1/m1', dbirth(1)))).toBe('ok')
+    x.clock.t = T0 + 600_000
+    const death = x.parse('spBv1.0/G1/NDEATH/line1', { timestamp: T0, metrics: [{ name: 'bdSeq', type: 'Int64', value: 2 }] })
+    expect(statesOf(death)).toMatchObject([{ state: 'offline', ts: T0 + 600_000 }])
+    x.clock.t = T0 + 700_000
+    expect(reason(x.parse('spBv1.0/G1/NBIRTH/line1', { ...nbirth(0, 3), timestamp: T0 + 300_000 }))).toBe('ok')
+    const back = x.parse('spBv1.0/G1/DBIRTH/line1/m1', { ...dbirth(1), timestamp: T0 + 300_001 })
+    expect(statesOf(back)).toMatchObject([{ state: 'online', ts: T0 + 600_000 }])
+    // The readings keep the edge node's own timestamps.
+    expect(readingsOf(back)[0]?.ts).toBe(T0 + 300_001)
+  })
+
   it('DDEATH takes one device offline (event time from the payload) and DBIRTH brings it back', () => {
     const x = rig()
     born(x)

@@ -360,7 +360,8 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
         }
         seqs.set(key, seq as number)
         const entries = built.entries
-        if (hasSensors(born.metrics)) entries.push(stateEntry(t, at, 'online', 'NBIRTH', tsOf(payload, receivedAt), receivedAt, topic, bdSeq))
+        // Never earlier than the offline state it ends: an edge clock behind the gateway's would otherwise leave it offline.
+        if (hasSensors(born.metrics)) entries.push(stateEntry(t, at, 'online', 'NBIRTH', Math.max(tsOf(payload, receivedAt), born.offlineAt ?? 0), receivedAt, topic, bdSeq))
         return { ok: true, entries }
       }
       case 'NDATA': {
@@ -382,11 +383,12 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
           if (!defined.ok) return q('bad_protobuf', defined.detail)
           const built = readings(payload, defined.defs, at, topic, receivedAt)
           if (!built.ok) return q(built.reason, built.detail)
-          const device: DeviceRecord = { device: deviceId, online: true, stale: false, metrics: defined.defs, bornAt: payload.timestamp ?? receivedAt }
+          const offlineAt = node.devices.get(deviceId)?.offlineAt
+          const device: DeviceRecord = { device: deviceId, online: true, stale: false, metrics: defined.defs, bornAt: payload.timestamp ?? receivedAt, ...(offlineAt === undefined ? {} : { offlineAt }) }
           node.devices.set(deviceId, device)
           store.saveDevice(key, device)
           const entries = built.entries
-          if (hasSensors(device.metrics)) entries.push(stateEntry(t, at, 'online', 'DBIRTH', tsOf(payload, receivedAt), receivedAt, topic))
+          if (hasSensors(device.metrics)) entries.push(stateEntry(t, at, 'online', 'DBIRTH', Math.max(tsOf(payload, receivedAt), offlineAt ?? 0), receivedAt, topic))
           return { ok: true, entries }
         }
         const device = node.devices.get(deviceId)
@@ -412,8 +414,9 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
         }
         if (!device.online) return { ok: true, entries: [] }
         device.online = false
+        device.offlineAt = tsOf(payload, receivedAt)
         store.saveDevice(key, device)
-        return { ok: true, entries: hasSensors(device.metrics) ? [stateEntry(t, at, 'offline', 'DDEATH', tsOf(payload, receivedAt), receivedAt, topic)] : [] }
+        return { ok: true, entries: hasSensors(device.metrics) ? [stateEntry(t, at, 'offline', 'DDEATH', device.offlineAt, receivedAt, topic)] : [] }
       }
       case 'NDEATH': {
         const bdSeq = bdSeqOf(payload)
@@ -425,6 +428,7 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
         seqs.delete(key)
         if (!node.online) return { ok: true, entries: [] }
         node.online = false
+        node.offlineAt = receivedAt
         store.saveNode(node)
         // An NDEATH is the will registered at connect: its timestamp is stale, so the receive time is the event time.
         const entries: JournalEntry[] = []
@@ -432,6 +436,7 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
         for (const d of node.devices.values()) {
           if (!d.online) continue
           d.online = false
+          d.offlineAt = receivedAt
           store.saveDevice(key, d)
           const dt = { ...t, device: d.device }
           const dat = ids(dt)

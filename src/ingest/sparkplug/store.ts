@@ -21,6 +21,8 @@ export interface DeviceRecord {
   stale: boolean
   metrics: MetricDef[]
   bornAt?: number
+  /** Event time of the offline state last sent for it (a birth's online state is never earlier). */
+  offlineAt?: number
 }
 
 export interface NodeRecord {
@@ -32,6 +34,7 @@ export interface NodeRecord {
   awaitingRebirth: boolean
   metrics: MetricDef[]
   bornAt?: number
+  offlineAt?: number
   devices: Map<string, DeviceRecord>
 }
 
@@ -55,7 +58,8 @@ export function createSparkplugStore(db: Database.Database): SparkplugStore {
       bd_seq INTEGER,
       awaiting_rebirth INTEGER NOT NULL,
       metrics TEXT NOT NULL,
-      born_at INTEGER
+      born_at INTEGER,
+      offline_at INTEGER
     );
     CREATE TABLE IF NOT EXISTS sparkplug_devices (
       node TEXT NOT NULL,
@@ -64,17 +68,19 @@ export function createSparkplugStore(db: Database.Database): SparkplugStore {
       stale INTEGER NOT NULL,
       metrics TEXT NOT NULL,
       born_at INTEGER,
+      offline_at INTEGER,
       PRIMARY KEY (node, device)
     );
   `)
   const upsertNode = db.prepare(
-    `INSERT INTO sparkplug_nodes (node, grp, edge, online, bd_seq, awaiting_rebirth, metrics, born_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO sparkplug_nodes (node, grp, edge, online, bd_seq, awaiting_rebirth, metrics, born_at, offline_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (node) DO UPDATE SET online = excluded.online, bd_seq = excluded.bd_seq, awaiting_rebirth = excluded.awaiting_rebirth,
-       metrics = excluded.metrics, born_at = excluded.born_at`,
+       metrics = excluded.metrics, born_at = excluded.born_at, offline_at = excluded.offline_at`,
   )
   const upsertDevice = db.prepare(
-    `INSERT INTO sparkplug_devices (node, device, online, stale, metrics, born_at) VALUES (?, ?, ?, ?, ?, ?)
-     ON CONFLICT (node, device) DO UPDATE SET online = excluded.online, stale = excluded.stale, metrics = excluded.metrics, born_at = excluded.born_at`,
+    `INSERT INTO sparkplug_devices (node, device, online, stale, metrics, born_at, offline_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (node, device) DO UPDATE SET online = excluded.online, stale = excluded.stale, metrics = excluded.metrics, born_at = excluded.born_at,
+       offline_at = excluded.offline_at`,
   )
 
   return {
@@ -89,6 +95,7 @@ export function createSparkplugStore(db: Database.Database): SparkplugStore {
         awaiting_rebirth: number
         metrics: string
         born_at: number | null
+        offline_at: number | null
       }[]
       for (const r of rows) {
         nodes.set(r.node, {
@@ -99,6 +106,7 @@ export function createSparkplugStore(db: Database.Database): SparkplugStore {
           awaitingRebirth: r.awaiting_rebirth === 1,
           metrics: JSON.parse(r.metrics) as MetricDef[],
           ...(r.born_at === null ? {} : { bornAt: r.born_at }),
+          ...(r.offline_at === null ? {} : { offlineAt: r.offline_at }),
           devices: new Map(),
         })
       }
@@ -109,6 +117,7 @@ export function createSparkplugStore(db: Database.Database): SparkplugStore {
         stale: number
         metrics: string
         born_at: number | null
+        offline_at: number | null
       }[]
       for (const d of devices) {
         nodes.get(d.node)?.devices.set(d.device, {
@@ -117,15 +126,16 @@ export function createSparkplugStore(db: Database.Database): SparkplugStore {
           stale: d.stale === 1,
           metrics: JSON.parse(d.metrics) as MetricDef[],
           ...(d.born_at === null ? {} : { bornAt: d.born_at }),
+          ...(d.offline_at === null ? {} : { offlineAt: d.offline_at }),
         })
       }
       return nodes
     },
     saveNode(n) {
-      upsertNode.run(nodeKey(n.group, n.edge), n.group, n.edge, n.online ? 1 : 0, n.bdSeq ?? null, n.awaitingRebirth ? 1 : 0, JSON.stringify(n.metrics), n.bornAt ?? null)
+      upsertNode.run(nodeKey(n.group, n.edge), n.group, n.edge, n.online ? 1 : 0, n.bdSeq ?? null, n.awaitingRebirth ? 1 : 0, JSON.stringify(n.metrics), n.bornAt ?? null, n.offlineAt ?? null)
     },
     saveDevice(key, d) {
-      upsertDevice.run(key, d.device, d.online ? 1 : 0, d.stale ? 1 : 0, JSON.stringify(d.metrics), d.bornAt ?? null)
+      upsertDevice.run(key, d.device, d.online ? 1 : 0, d.stale ? 1 : 0, JSON.stringify(d.metrics), d.bornAt ?? null, d.offlineAt ?? null)
     },
   }
 }
