@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -6,6 +7,7 @@ import { silentLogger } from '../log.js'
 import { createJournal, readJournalLedger, type Journal, type LedgerCounts } from './journal.js'
 import type { ParseResult } from './parse-message.js'
 
+const require = createRequire(import.meta.url)
 const dirs: string[] = []
 const open: Journal[] = []
 afterEach(() => {
@@ -134,5 +136,43 @@ describe('journal group commit', () => {
     expect(l.quarantinedByReason.not_json).toBe(2)
     expect(balanced(l)).toBe(true)
     expect(j.readBatch(0, 100, 1 << 20).map((r) => r.kind)).toEqual(['reading', 'reading', 'quarantine', 'reading', 'reading', 'reading', 'quarantine'])
+  })
+})
+
+describe('readJournalLedger while the gateway writes', () => {
+  it('always balances: the ledger row and the pending count come from one snapshot', async () => {
+    const file = tempFile()
+    journal(file).append([good(1)]) // creates the schema
+    // A writer in another thread commits like the gateway does: journal rows and ledger in one transaction.
+    const { Worker } = await import('node:worker_threads')
+    const worker = new Worker(
+      `const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))})
+       const { workerData, parentPort } = require('node:worker_threads')
+       const db = new Database(workerData.file)
+       db.pragma('busy_timeout = 5000')
+       const ins = db.prepare('INSERT INTO journal (kind, key, value, received_at, bytes) VALUES (0, ?, ?, 0, 10)')
+       const led = db.prepare('UPDATE ledger SET messages = messages + 1, received = received + 50, journaled = journaled + 50, pending_bytes = pending_bytes + 500 WHERE id = 1')
+       const tx = db.transaction(() => { for (let i = 0; i < 50; i++) ins.run(Buffer.from('k'), Buffer.from('v')); led.run() })
+       const until = Date.now() + 1500
+       while (Date.now() < until) tx()
+       db.close()
+       parentPort.postMessage('done')`,
+      { eval: true, workerData: { file } },
+    )
+    const done = new Promise((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    })
+    let reads = 0
+    let finished = false
+    void done.then(() => (finished = true))
+    while (!finished) {
+      const l = readJournalLedger(file)
+      expect(l.journaled + l.quarantined).toBe(l.delivered + l.pending + l.dropped)
+      reads++
+      await new Promise((r) => setImmediate(r))
+    }
+    await done
+    expect(reads).toBeGreaterThan(10)
   })
 })

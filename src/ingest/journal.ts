@@ -323,7 +323,9 @@ function loadCounts(db: Database.Database): LedgerCounts {
 export function readJournalLedger(file: string): LedgerCounts {
   const db = new Database(file, { readonly: true, fileMustExist: true })
   try {
-    return loadCounts(db)
+    // One read transaction: the ledger row and the pending count from the same snapshot, even
+    // while the gateway commits (separate statements could straddle a commit and not balance).
+    return db.transaction(() => loadCounts(db))()
   } finally {
     db.close()
   }
