@@ -3,7 +3,8 @@
 // STATE online/offline (retained, will), rebirth requests seen on the broker (data before
 // birth, seq gap), aliased data decoded, decoded again after a gateway restart from the
 // persisted birth, malformed protobuf quarantined without a crash, the edge node's death
-// (its MQTT will) → machine offline → an `offline` anomaly, and a balanced ledger.
+// (its MQTT will) → machine offline → an `offline` anomaly, STATE "online" put back after
+// someone marks the host offline, and a balanced ledger.
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -166,6 +167,11 @@ describe('Sparkplug B host application', () => {
     const q = quarantine.messages.map((m) => quarantineMessageSchema.parse(JSON.parse(m.value)))
     expect(q.map((x) => x.reason).sort()).toEqual(['bad_protobuf', 'no_birth', 'no_birth'])
     expect(Buffer.from(q.find((x) => x.reason === 'bad_protobuf')!.payloadBase64, 'base64').toString()).toBe('{"value": 1} is not protobuf')
+
+    // 7. Someone marks the host offline (as a late will would): it puts "online" back.
+    const marks = states().length
+    await watcher!.publishAsync(`spBv1.0/STATE/${hostId}`, JSON.stringify({ online: false, timestamp: Date.now() }), { qos: 1, retain: true })
+    await waitFor(() => states().length > marks + 1 && states().at(-1)?.online === true, { what: 'STATE online re-published', timeoutMs: 10_000 })
 
     expect(gateway.child.exitCode).toBeNull()
     await waitFor(() => ledger().pending === 0, { what: 'journal drained' })

@@ -306,6 +306,21 @@ describe('Sparkplug B host', () => {
     expect(readingsOf(r).find((m) => m.value === 42.25)).toMatchObject({ line: 'G1', machine: 'line1-m1', sensor: 'motor_load' })
   })
 
+  it('subscribes to its own STATE and puts "online" back when it sees itself marked offline', () => {
+    const x = rig()
+    expect(x.host.filters[0]).toBe('spBv1.0/STATE/gw1')
+    const before = x.published.length
+    expect(x.parse('spBv1.0/STATE/gw1', Buffer.from('{"online":false,"timestamp":1}')).entries).toEqual([])
+    const again = x.published.slice(before)
+    expect(again).toMatchObject([{ topic: 'spBv1.0/STATE/gw1', qos: 1, retain: true }])
+    expect(JSON.parse(again[0]!.payload.toString())).toMatchObject({ online: true })
+    // Its own "online", or garbage, changes nothing.
+    x.parse('spBv1.0/STATE/gw1', Buffer.from('{"online":true,"timestamp":1}'))
+    x.parse('spBv1.0/STATE/gw1', Buffer.from([0xff, 0x00]))
+    expect(x.published.length).toBe(before + 1)
+    expect(x.host.stats().stateReasserted).toBe(1)
+  })
+
   it('publishes STATE online (retained, QoS1) on connect with the will timestamp', () => {
     const x = rig()
     const will = x.host.nextWill()

@@ -64,6 +64,8 @@ export interface SparkplugStats {
   rebirthRequests: number
   /** NDEATHs whose bdSeq is not the current birth's (from an older session), and deaths of unknown nodes/devices. */
   staleDeaths: number
+  /** Times the host saw itself marked offline while connected (a late will, another client) and re-published online. */
+  stateReasserted: number
   nodes: { online: number; offline: number }
   devices: { online: number; offline: number }
 }
@@ -124,17 +126,22 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
     seqGaps: 0,
     rebirthRequests: 0,
     staleDeaths: 0,
+    stateReasserted: 0,
   }
   const warned = new Set<string>()
 
-  const filters = config.groups.flatMap((g) => [
+  const filters = [
+    // Its own STATE (Sparkplug 3.0): to put "online" back when a late will or another client overwrites it.
+    ...(config.publishState ? [stateTopic] : []),
+    ...config.groups.flatMap((g) => [
     `${NAMESPACE}/${g}/NBIRTH/+`,
     `${NAMESPACE}/${g}/NDEATH/+`,
     `${NAMESPACE}/${g}/NDATA/+`,
     `${NAMESPACE}/${g}/DBIRTH/+/+`,
     `${NAMESPACE}/${g}/DDEATH/+/+`,
     `${NAMESPACE}/${g}/DDATA/+/+`,
-  ])
+    ]),
+  ]
 
   function warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
     if (warned.size > 1000 || warned.has(key)) return
@@ -453,6 +460,16 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
     stateTopic,
 
     parse(topic, bytes, receivedAt) {
+      if (topic === stateTopic) {
+        stats.ignoredMessages++
+        if (config.publishState && publish !== undefined && isOfflineState(bytes)) {
+          stats.stateReasserted++
+          // A late will of an earlier connection, our own farewell from the last stop, or another client.
+          log.info({ topic: stateTopic }, 'STATE offline seen for this host while connected; publishing online again')
+          publish(stateTopic, statePayload(true, stateTs), { qos: 1, retain: true })
+        }
+        return { ok: true, entries: [] }
+      }
       const parsed = parseTopic(topic)
       if (!parsed.ok) return quarantine(topic, bytes, receivedAt, parsed.reason, parsed.detail, options.maxPayloadBytes)
       const t = parsed.t
@@ -522,6 +539,15 @@ function hasSensors(defs: readonly MetricDef[]): boolean {
 function tsOf(payload: SparkplugPayload, receivedAt: number): number {
   const ts = payload.timestamp
   return ts !== undefined && ts >= MIN_TS && ts <= receivedAt + MAX_FUTURE_MS ? ts : receivedAt
+}
+
+function isOfflineState(bytes: Uint8Array): boolean {
+  try {
+    const v = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown
+    return typeof v === 'object' && v !== null && (v as { online?: unknown }).online === false
+  } catch {
+    return false
+  }
 }
 
 /** Sparkplug 3.0 host STATE payload. */

@@ -35,6 +35,7 @@ export function registerSparkplugMetrics(registry: Registry, host: SparkplugHost
   })
   counter('shiftscribe_sparkplug_rebirth_requests_total', 'Rebirth requests sent (NCMD Node Control/Rebirth)', (s) => s.rebirthRequests)
   counter('shiftscribe_sparkplug_seq_gaps_total', 'Sequence number gaps seen', (s) => s.seqGaps)
+  counter('shiftscribe_sparkplug_state_reasserted_total', 'Times the host saw its STATE marked offline while connected and published online again', (s) => s.stateReasserted)
   counter('shiftscribe_sparkplug_stale_deaths_total', 'NDEATH/DDEATH ignored: from an earlier session (bdSeq) or of an unknown edge node or device', (s) => s.staleDeaths)
   new Gauge({
     name: 'shiftscribe_sparkplug_edge_nodes',
