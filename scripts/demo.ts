@@ -54,6 +54,8 @@ Options:
   --rate <n>            simulator messages per second (default 1500)
   --anomalies <n>       anomalies injected over the day (default 12)
   --seed <n|text>       simulator seed (default 1)
+  --format <f>          json (default) or sparkplug: the plant as Sparkplug B edge nodes, the
+                        gateway as their host application (docs/sparkplug.md)
   --start <ISO>         event time of the first reading (default: the latest shift start at
                         least 10 min ago, so event time never runs a day ahead of the clock)
   --http-port <n>       page port (default: SHIFTSCRIBE_HTTP_PORT, else config/demo.yaml: 8080)
@@ -81,6 +83,7 @@ interface DemoOptions {
   rate: number
   anomalies: number
   seed: string
+  format: 'json' | 'sparkplug'
   startTs: number | undefined
   httpPort: number | undefined
   llmThreads: number | undefined
@@ -106,6 +109,7 @@ export function parseDemoArgs(args: string[], env: NodeJS.ProcessEnv): DemoOptio
       rate: { type: 'string' },
       anomalies: { type: 'string' },
       seed: { type: 'string' },
+      format: { type: 'string' },
       start: { type: 'string' },
       'http-port': { type: 'string' },
       'llm-threads': { type: 'string' },
@@ -136,11 +140,14 @@ export function parseDemoArgs(args: string[], env: NodeJS.ProcessEnv): DemoOptio
   const until = values.until
   if (until !== undefined && until !== 'narratives' && until !== 'end') throw new UsageError(`--until: "${until}" is not "narratives" or "end"`)
   if (values.timeout !== undefined && until === undefined) throw new UsageError('--timeout needs --until')
+  const format = values.format ?? 'json'
+  if (format !== 'json' && format !== 'sparkplug') throw new UsageError(`--format: "${format}" is not "json" or "sparkplug"`)
   return {
     minutes: num('--minutes', values.minutes, 0.5, 1440) ?? 10,
     rate: num('--rate', values.rate, 10, 100_000) ?? 1500,
     anomalies: num('--anomalies', values.anomalies, 0, 1000, true) ?? 12,
     seed: values.seed ?? '1',
+    format,
     startTs,
     httpPort: num('--http-port', values['http-port'], 1, 65535, true) ?? num('SHIFTSCRIBE_HTTP_PORT', env['SHIFTSCRIBE_HTTP_PORT'], 1, 65535, true),
     llmThreads: num('--llm-threads', values['llm-threads'], 1, 256, true) ?? num('SHIFTSCRIBE_LLM_THREADS', env['SHIFTSCRIBE_LLM_THREADS'], 1, 256, true),
@@ -535,7 +542,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   raw['gatewayId'] = `shiftscribe-demo-${id}`
   raw['dataDir'] = dataDir
   const mqtt = section('mqtt')
-  mqtt['subscriptions'] = [{ filter: `${prefix}/+/+/+`, pattern: `${prefix}/{line}/{machine}/{sensor}` }]
+  // Sparkplug: this run's own group, so earlier runs' edge nodes never mix in.
+  const sparkplugGroup = `demo-${id}`
+  if (options.format === 'sparkplug') {
+    mqtt['subscriptions'] = []
+    mqtt['sparkplug'] = { enabled: true, groups: [sparkplugGroup] }
+  } else mqtt['subscriptions'] = [{ filter: `${prefix}/+/+/+`, pattern: `${prefix}/{line}/{machine}/{sensor}` }]
   // The session only matters while this run lives; do not leave week-long sessions behind in mosquitto.
   mqtt['sessionExpiryS'] = 3600
   const kafka = section('kafka')
@@ -667,6 +679,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     ...(weekends ? ['--weekends'] : []),
     ...(options.anomalies > 0 ? ['--anomalies', `${options.anomalies}/run`] : ['--no-anomalies']),
     '--truth', join(runDir, 'truth.jsonl'),
+    ...(options.format === 'sparkplug' ? ['--format', 'sparkplug', '--sparkplug-group', sparkplugGroup] : []),
     '--json',
   ]
   if (config.mqtt.username !== undefined) simArgs.push('--username', config.mqtt.username)
