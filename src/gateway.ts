@@ -36,6 +36,7 @@ import { createTopicMapper } from './ingest/topic-map.js'
 import { createSparkplugHost } from './ingest/sparkplug/host.js'
 import { registerSparkplugMetrics } from './ingest/sparkplug/metrics.js'
 import { createSparkplugStore } from './ingest/sparkplug/store.js'
+import { createSubscriptionStore } from './ingest/session-store.js'
 import type { Log } from './log.js'
 import type { Health, Service } from './service.js'
 import { systemClock, type Clock } from './util/clock.js'
@@ -167,6 +168,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           clock,
           connect: deps.connectMqtt,
           onJournaled: () => pump.notify(),
+          subscriptions: createSubscriptionStore(j.database(), config.mqtt.clientId),
           ...(sparkplugHost
             ? {
                 session: {

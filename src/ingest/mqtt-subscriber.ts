@@ -18,6 +18,7 @@ import type { Health, Service } from '../service.js'
 import { backoffMs, type Clock } from '../util/clock.js'
 import type { Journal } from './journal.js'
 import type { MessageParser, ParseResult } from './parse-message.js'
+import type { SubscriptionStore } from './session-store.js'
 
 export interface MqttSubscriberSettings {
   url: string
@@ -43,6 +44,8 @@ export interface MqttSubscriberOptions {
   onJournaled?: () => void
   /** A protocol on top of the session (the Sparkplug B host): extra subscriptions, a will, hooks. */
   session?: SessionHooks
+  /** Remembers the session's filters, so a resumed session gets the config's added and removed ones. */
+  subscriptions?: SubscriptionStore
 }
 
 export type PublishFn = (topic: string, payload: Buffer, options: { qos: 0 | 1; retain: boolean }) => void
@@ -259,12 +262,24 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
         everConnected = true
         c.options.reconnectPeriod = settings.reconnectMinMs
         log.info({ url: settings.url, clientId: settings.clientId, sessionPresent: connack.sessionPresent }, 'connected to MQTT broker')
-        if (connack.sessionPresent) {
+        // A resumed session keeps its subscriptions: change only what the config changed since.
+        const held = connack.sessionPresent ? options.subscriptions?.get() : undefined
+        const resumed = connack.sessionPresent && (held !== undefined || options.subscriptions === undefined)
+        const removed = resumed && held !== undefined ? held.filter((f) => !filters.includes(f)) : []
+        const added = !resumed ? filters : held === undefined ? [] : filters.filter((f) => !held.includes(f))
+        if (removed.length > 0) {
+          c.unsubscribe(removed, (err) => {
+            if (err) log.warn({ err: err.message, filters: removed }, 'unsubscribe failed')
+            else log.info({ filters: removed }, 'unsubscribed filters no longer in the config')
+          })
+        }
+        if (added.length === 0) {
+          if (removed.length > 0) options.subscriptions?.set(filters)
           session?.connected?.(publish)
           return
         }
         c.subscribe(
-          filters,
+          added,
           { qos: 1 },
           (err, granted) => {
             if (err) {
@@ -274,7 +289,10 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
             }
             const refused = (granted ?? []).filter((g) => g.qos > 1)
             if (refused.length > 0) log.error({ filters: refused.map((g) => g.topic) }, 'broker refused subscriptions')
-            else log.info({ filters }, 'subscribed (QoS1)')
+            else {
+              options.subscriptions?.set(filters)
+              log.info({ filters: added, ...(resumed ? { resumedSession: true } : {}) }, 'subscribed (QoS1)')
+            }
             // After the subscriptions (Sparkplug: STATE online only once the host can hear births).
             if (isConnected) session?.connected?.(publish)
           },
