@@ -218,12 +218,7 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
 
   /** Readings from metrics: by alias (or name) through `defs`; an unknown one is `no_birth`. */
   function readings(payload: SparkplugPayload, defs: readonly MetricDef[], at: { line: string; machine: string }, topic: string, receivedAt: number): Built {
-    const byAlias = new Map<number, MetricDef>()
-    const byName = new Map<string, MetricDef>()
-    for (const d of defs) {
-      if (d.alias !== undefined) byAlias.set(d.alias, d)
-      byName.set(d.name, d)
-    }
+    const { byAlias, byName } = lookupOf(defs)
     const entries: JournalEntry[] = []
     const ignored: IgnoredWhy[] = []
     for (const m of payload.metrics) {
@@ -530,6 +525,21 @@ export function createSparkplugHost(options: SparkplugHostOptions): SparkplugHos
       }
     },
   }
+}
+
+/** Alias and name lookups of a birth's metrics, built once per birth (not per data message). */
+const lookups = new WeakMap<readonly MetricDef[], { byAlias: Map<number, MetricDef>; byName: Map<string, MetricDef> }>()
+function lookupOf(defs: readonly MetricDef[]): { byAlias: Map<number, MetricDef>; byName: Map<string, MetricDef> } {
+  let l = lookups.get(defs)
+  if (l === undefined) {
+    l = { byAlias: new Map(), byName: new Map() }
+    for (const d of defs) {
+      if (d.alias !== undefined) l.byAlias.set(d.alias, d)
+      l.byName.set(d.name, d)
+    }
+    lookups.set(defs, l)
+  }
+  return l
 }
 
 function hasSensors(defs: readonly MetricDef[]): boolean {
