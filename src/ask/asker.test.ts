@@ -21,6 +21,9 @@ let asker: Asker
 let now: number
 const NIGHT = { start: Date.UTC(2026, 10, 23, 22), end: Date.UTC(2026, 10, 24, 6) }
 
+/** The priority of every call to the fake model, in order. */
+const priorities: (string | undefined)[] = []
+
 function engine(reply?: (set: FactSet) => NarrativeText): LlmEngine {
   const info: LlmInfo = { state: reply ? 'ready' : 'disabled', modelPath: 'fake.gguf', model: 'fake', mode: 'free', threads: 1 }
   return {
@@ -30,7 +33,8 @@ function engine(reply?: (set: FactSet) => NarrativeText): LlmEngine {
     health: () => ({ ok: true, detail: 'fake' }),
     info: () => info,
     whenLoaded: async () => undefined,
-    async generate(set) {
+    async generate(set, opts) {
+      priorities.push(opts.priority)
       const text = reply ? reply(set) : { headline: 'x', body: 'x', highlights: [] }
       return { text, mode: 'free', promptTokens: 10, outputTokens: 10, promptMs: 1, ms: 2, raw: JSON.stringify(text) }
     },
@@ -145,9 +149,12 @@ describe('question agent (seeded plant, fake engine)', () => {
       const f = set.facts.find((x) => x.id === set.primaryFactId)
       return { headline: `line1 made ${f?.display ?? ''} this shift.`, body: 'Counted from the part counters.', highlights: [] }
     })
+    priorities.length = 0
     const a = await faithful.ask({ question: 'How many parts did line 1 make this shift?', askedBy: 'test' })
     expect(a.generator).toMatchObject({ type: 'llm', model: 'fake' })
     expect(a.grounding.ok).toBe(true)
+    // A question waits for the model behind incidents, ahead of shift narratives.
+    expect(priorities).toEqual(['question'])
   })
 
   it('refuses empty, too long and malformed questions, a flood from one asker and a full queue', async () => {

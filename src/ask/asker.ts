@@ -151,7 +151,7 @@ export function createAsker(options: AskerOptions): Asker {
       }
     } else {
       const { set, template } = answerFacts(db, q.id, resolved, options.facts)
-      const n = await options.narrator.write(set, { save: false, template, deadlineMs: settings.deadlineMs })
+      const n = await options.narrator.write(set, { save: false, template, deadlineMs: settings.deadlineMs, priority: 'question' })
       message = {
         ...base,
         scope: n.scope,

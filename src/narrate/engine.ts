@@ -24,7 +24,9 @@ import { NARRATIVE_LIMITS } from '../bus/messages.js'
 import { describeError, GatewayError } from '../errors.js'
 import type { Log } from '../log.js'
 import type { Health, Service } from '../service.js'
+import type { JobKind } from './queue.js'
 import { boundText, renderPlan, type Plan } from './template.js'
+import { createTurns } from './turns.js'
 import type { Fact, FactSet, NarrativeText } from './types.js'
 
 export interface LlmEngineOptions {
@@ -71,6 +73,8 @@ export interface GenerateOptions {
   attempt: number
   /** Overrides the configured mode (the benchmark measures both). */
   mode?: 'plan' | 'free'
+  /** Who waits for the one sequence: incident before question before shift (default), first come first served within one. */
+  priority?: JobKind
 }
 
 export interface LlmEngine extends Service {
@@ -257,8 +261,10 @@ export function createLlmEngine(options: LlmEngineOptions): LlmEngine {
   let digitBias: TokenBias | undefined
   let freeGrammar: LlamaGrammar | undefined
   const planGrammars = new Map<string, LlamaGrammar>()
-  // One sequence: jobs run one after another.
-  let chain: Promise<unknown> = Promise.resolve()
+  // One sequence: jobs run one after another, the waiting ones by priority (incident > question
+  // > shift, first come first served within one), so a question or an incident never waits
+  // behind queued shift work; the running job is never interrupted.
+  const turns = createTurns()
   let loading: Promise<void> = Promise.resolve()
 
   function unavailable(reason: string, err?: unknown): void {
@@ -420,7 +426,7 @@ export function createLlmEngine(options: LlmEngineOptions): LlmEngine {
     async stop() {
       // Let a running job end (it is aborted by its own deadline), then free the model.
       await loading
-      await chain.catch(() => undefined)
+      await turns.idle()
       await release()
       if (info.state === 'ready') info.state = 'unavailable'
       info.reason ??= 'stopped'
@@ -437,13 +443,13 @@ export function createLlmEngine(options: LlmEngineOptions): LlmEngine {
     },
     info: () => ({ ...info }),
     whenLoaded: () => loading,
-    generate(set, opts) {
-      const next = chain.then(
-        () => run(set, opts),
-        () => run(set, opts),
-      )
-      chain = next.catch(() => undefined)
-      return next
+    async generate(set, opts) {
+      await turns.take(opts.priority ?? 'shift', opts.signal)
+      try {
+        return await run(set, opts)
+      } finally {
+        turns.end()
+      }
     },
   }
 }

@@ -31,17 +31,19 @@ afterAll(() => {
 })
 
 /** A fake engine answering from a script: a text, an error, or a delay honouring the abort signal. */
-function fakeEngine(script: ((set: FactSet, attempt: number) => NarrativeText | Error)[], options: { state?: LlmInfo['state']; delayMs?: number } = {}): LlmEngine & { calls: number } {
+function fakeEngine(script: ((set: FactSet, attempt: number) => NarrativeText | Error)[], options: { state?: LlmInfo['state']; delayMs?: number } = {}): LlmEngine & { calls: number; priorities: (string | undefined)[] } {
   const info: LlmInfo = { state: options.state ?? 'ready', modelPath: 'fake.gguf', model: 'fake', mode: 'free', threads: 1 }
   const engine = {
     calls: 0,
+    priorities: [] as (string | undefined)[],
     name: 'llm',
     start: async () => undefined,
     stop: async () => undefined,
     health: () => ({ ok: true, detail: `llm: ${info.state}` }),
     info: () => info,
     whenLoaded: async () => undefined,
-    async generate(set: FactSet, opts: { signal?: AbortSignal; attempt: number }): Promise<LlmResult> {
+    async generate(set: FactSet, opts: { signal?: AbortSignal; attempt: number; priority?: string }): Promise<LlmResult> {
+      engine.priorities.push(opts.priority)
       const step = script[Math.min(engine.calls, script.length - 1)]
       engine.calls++
       if (options.delayMs) {
@@ -87,6 +89,8 @@ describe('narrator', () => {
     const engine = fakeEngine([goodText])
     const n = await narrator(engine).write(shiftSet())
     expect(n.generator).toMatchObject({ type: 'llm', model: 'fake', attempts: 1 })
+    // A write without a priority waits for the model like a shift job, the lowest.
+    expect(engine.priorities).toEqual(['shift'])
     expect(n.grounding.ok).toBe(true)
     expect(n.grounding.numbersChecked).toBeGreaterThan(0)
     const row = seeded.db.prepare("SELECT key, value FROM outbox WHERE topic = 'test.narratives' ORDER BY id DESC LIMIT 1").get() as { key: Buffer; value: Buffer }
@@ -189,5 +193,7 @@ describe('narrator', () => {
     const last = seeded.db.prepare("SELECT generator FROM narratives WHERE scope = 'storm/s99'").get() as { generator: string }
     expect(JSON.parse(last.generator)).toMatchObject({ type: 'llm' })
     expect(engine.calls).toBeLessThan(200)
+    // Incident jobs wait for the model as incidents: ahead of questions and shifts.
+    expect(new Set(engine.priorities)).toEqual(new Set(['incident']))
   })
 })

@@ -13,7 +13,7 @@ import type { Clock } from '../util/clock.js'
 import type { LlmEngine } from './engine.js'
 import { incidentFacts, recentFacts, shiftFacts, type FactsOptions } from './facts.js'
 import { checkGrounding } from './grounding.js'
-import { createNarrateQueue, type Job } from './queue.js'
+import { createNarrateQueue, type Job, type JobKind } from './queue.js'
 import { renderTemplate } from './template.js'
 import type { FactSet, Generator, GroundingReport, Narrative, NarrativeText, TemplateReason } from './types.js'
 
@@ -63,6 +63,8 @@ export interface WriteOptions {
   save?: boolean
   /** The deterministic text behind the model (default: the shift or incident template of the set). */
   template?: NarrativeText
+  /** Its place in the line for the model (default shift, the lowest): incident > question > shift. */
+  priority?: JobKind
 }
 
 export interface Narrator extends Service {
@@ -185,7 +187,7 @@ export function createNarrator(options: NarratorOptions): Narrator {
     try {
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
-          const res = await engine.generate(set, { signal: controller.signal, attempt })
+          const res = await engine.generate(set, { signal: controller.signal, attempt, priority: opts.priority ?? 'shift' })
           promptTokens += res.promptTokens
           outputTokens += res.outputTokens
           const grounding = checkGrounding(textOf(res.text), set, { knownNames: names })
@@ -272,7 +274,7 @@ export function createNarrator(options: NarratorOptions): Narrator {
         const set = factsFor(job)
         if (set === undefined) log.warn({ job: job.key, ref: job.ref }, 'nothing to narrate: the shift or anomaly is not in the state database')
         else {
-          const n = await write(set)
+          const n = await write(set, { priority: job.kind })
           log.info({ id: n.id, generator: n.generator.type === 'llm' ? `llm ${n.generator.ms} ms` : `template (${n.generator.reason})` }, 'narrative written')
         }
       } catch (err) {

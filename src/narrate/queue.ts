@@ -5,7 +5,7 @@
 
 export type JobKind = 'incident' | 'question' | 'shift'
 
-const PRIORITY: Record<JobKind, number> = { incident: 0, question: 1, shift: 2 }
+export const PRIORITY: Record<JobKind, number> = { incident: 0, question: 1, shift: 2 }
 
 export interface Job {
   kind: JobKind
