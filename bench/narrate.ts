@@ -1,6 +1,7 @@
 // npm run bench:narrate [-- --json] [-- --threads 2] [-- --modes plan,free] [-- --n 20] [-- --ask-rounds 4]
 //
-// The narrate pipeline on seeded facts: 20 shift (and period) narratives and 20 incident
+// The narrate pipeline on seeded facts: 20 shift narratives (real closed shifts; 2-hour period
+// summaries only top up an --n above 21) and 20 incident
 // narratives, written exactly as the gateway writes them (facts → template → model → grounding
 // → one retry → template), in each mode; and the same model's raw speed through node-llama-cpp
 // alone (the same facts on a fresh sequence, no grammar, no chat template), measured right
@@ -12,7 +13,7 @@
 // (unresolved questions, no model involved) are counted apart.
 // The JSON's top level is the mode `auto` picks for the model; `modes` has every mode measured.
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { getLlama, LlamaCompletion, LlamaLogLevel } from 'node-llama-cpp'
@@ -40,7 +41,9 @@ const { values: args } = parseArgs({
     verbose: { type: 'boolean', default: false },
   },
 })
-const threads = Number(args.threads)
+// Capped at the core count as the engine caps it, so the raw meter runs with the same threads.
+const threads = Math.max(1, Math.min(Number(args.threads), availableParallelism()))
+if (!Number.isInteger(Number(args.threads)) || Number(args.threads) < 1) throw new Error(`--threads must be a whole number ≥ 1, not ${args.threads}`)
 const N = Number(args.n)
 const modes = args.modes.split(',').map((m) => m.trim()) as ('plan' | 'free')[]
 const askRounds = Number(args['ask-rounds'])
@@ -80,12 +83,19 @@ function factSets(dir: string): { sets: FactSet[]; db: StateDb; options: FactsOp
   say('seeding a state database from the simulated plant (2 days, 2 lines × 3 machines)')
   const seeded = seedStateDb({ file: join(dir, 'state.db'), hours: 50, sampleEveryS: 20, anomaliesPerMachinePerShift: 3 })
   const options: FactsOptions = seedFactsOptions(seeded)
+  // Real shifts for the shift narratives: a second plant run (Monday 16th 05:30 to Wednesday
+  // 25th 07:30: seven working days, 21 closed shifts; the calendar has no weekend shifts), same
+  // seed and sampling.
+  say('seeding a second state database over seven working days, for 21 closed shifts')
+  const week = seedStateDb({ file: join(dir, 'week.db'), startTs: Date.UTC(2026, 10, 16, 5, 30), hours: 9 * 24 + 2, sampleEveryS: 20, anomaliesPerMachinePerShift: 3 })
+  const weekOptions = seedFactsOptions(week)
   const shifts: FactSet[] = []
-  for (const { id } of seeded.db.prepare('SELECT id FROM shifts ORDER BY start_ts').all() as { id: string }[]) {
-    const set = shiftFacts(seeded.db, id, options)
+  for (const { id } of week.db.prepare('SELECT id FROM shifts ORDER BY start_ts').all() as { id: string }[]) {
+    const set = shiftFacts(week.db, id, weekOptions)
     if (set) shifts.push(set)
   }
-  // Top up with 2-hour period summaries (the `summarize --last 2h` kind) at different hours.
+  const realShifts = shifts.length
+  // Only for --n above that: top up with 2-hour period summaries (the `summarize --last 2h` kind).
   const first = Date.UTC(2026, 10, 23, 8, 0)
   for (let h = 0; shifts.length < N; h += 2) shifts.push(recentFacts(seeded.db, first + h * 3_600_000, first + (h + 2) * 3_600_000, options))
   const incidents = new Map<string, FactSet>()
@@ -95,7 +105,7 @@ function factSets(dir: string): { sets: FactSet[]; db: StateDb; options: FactsOp
     if (incidents.size >= N) break
   }
   if (incidents.size < N) throw new Error(`only ${incidents.size} distinct incidents in the seeded run`)
-  say(`${seeded.readings} readings, ${shifts.length} shift/period fact sets, ${incidents.size} incident fact sets`)
+  say(`${seeded.readings + week.readings} readings, ${Math.min(realShifts, N)} shift and ${Math.max(0, N - realShifts)} period fact sets, ${incidents.size} incident fact sets`)
   return { sets: [...shifts.slice(0, N), ...incidents.values()], db: seeded.db, options, calendar: seeded.calendar }
 }
 
