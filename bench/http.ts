@@ -14,7 +14,9 @@
 // /api/overview, /api/shifts, /api/incidents?limit=50 and /api/sensors/<random>?hours=24.
 // p95s are exact, from every request's latency (autocannon's summary has no p95). Also shown:
 // the first (cold) overview, which computes the running shift's KPIs, and the overview's
-// latency with a single connection, i.e. its service time.
+// latency with a single connection, i.e. its service time. Last, `/` again while a writer in the
+// server process changes the data every 500 ms as the aggregator does (overview_live_p95_ms):
+// each change is a new data version, so the render cache misses once per change.
 import { fork, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
@@ -610,9 +612,12 @@ async function serve(file: string): Promise<void> {
   })
   await app.listen({ host: '127.0.0.1', port: 0 })
   let elu = performance.eventLoopUtilization()
+  const writer = liveWriter(db, () => Date.now() + offset)
   process.on('message', (m: unknown) => {
     if (m === 'elu-start') elu = performance.eventLoopUtilization()
     else if (m === 'elu') process.send?.({ elu: performance.eventLoopUtilization(elu).utilization, rssBytes: process.memoryUsage().rss })
+    else if (m === 'writer-start') writer.start()
+    else if (m === 'writer-stop') process.send?.({ writes: writer.stop() })
   })
   process.once('disconnect', () => {
     void app.close().finally(() => {
@@ -623,11 +628,61 @@ async function serve(file: string): Promise<void> {
   process.send?.({ port: (app.server.address() as AddressInfo).port })
 }
 
+/**
+ * What the aggregator does to the state database while the page is read: every
+ * LIVE_WRITE_EVERY_MS one committed transaction that moves every sensor's newest reading and
+ * its newest minute bucket on. Each write is a new data version, so the overview's render
+ * cache misses after it. stop() puts the rows back as they were, so the cached file is
+ * unchanged for the next run.
+ */
+const LIVE_WRITE_EVERY_MS = 500
+function liveWriter(db: StateDb, now: () => number): { start(): void; stop(): number } {
+  type SensorRow = { key: string; last_ts: number; last_value: number; readings: number }
+  type BucketRow = { key: string; minute: number; count: number; sum: number; sumsq: number; min: number; max: number; last_ts: number; last_value: number }
+  let timer: NodeJS.Timeout | undefined
+  let writes = 0
+  let saved: { sensors: SensorRow[]; buckets: BucketRow[] } | undefined
+  const sensorsNow = db.prepare('SELECT key, last_ts, last_value, readings FROM sensors')
+  const newestBucket = db.prepare('SELECT key, minute, count, sum, sumsq, min, max, last_ts, last_value FROM buckets WHERE key = ? ORDER BY minute DESC LIMIT 1')
+  const setSensor = db.prepare('UPDATE sensors SET last_ts = ?, last_value = ?, readings = ? WHERE key = ?')
+  const setBucket = db.prepare('UPDATE buckets SET count = ?, sum = ?, sumsq = ?, min = ?, max = ?, last_ts = ?, last_value = ? WHERE key = ? AND minute = ?')
+  const write = db.transaction((ts: number) => {
+    for (const [i, s] of (saved as { sensors: SensorRow[] }).sensors.entries()) {
+      const b = (saved as { buckets: BucketRow[] }).buckets[i] as BucketRow
+      const v = s.last_value * (1 + 0.001 * Math.sin(ts / 1000 + i))
+      setSensor.run(ts, v, s.readings + writes + 1, s.key)
+      setBucket.run(b.count + writes + 1, b.sum + v * (writes + 1), b.sumsq + v * v * (writes + 1), Math.min(b.min, v), Math.max(b.max, v), ts, v, b.key, b.minute)
+    }
+  })
+  const restore = db.transaction(() => {
+    for (const s of saved?.sensors ?? []) setSensor.run(s.last_ts, s.last_value, s.readings, s.key)
+    for (const b of saved?.buckets ?? []) setBucket.run(b.count, b.sum, b.sumsq, b.min, b.max, b.last_ts, b.last_value, b.key, b.minute)
+  })
+  return {
+    start() {
+      const sensors = sensorsNow.all() as SensorRow[]
+      saved = { sensors, buckets: sensors.map((s) => newestBucket.get(s.key) as BucketRow) }
+      writes = 0
+      timer = setInterval(() => {
+        write(now())
+        writes++
+      }, LIVE_WRITE_EVERY_MS)
+    },
+    stop() {
+      clearInterval(timer)
+      restore()
+      return writes
+    },
+  }
+}
+
 interface Server {
   url: string
   child: ChildProcess
   stats(): Promise<{ elu: number; rssBytes: number }>
   resetStats(): void
+  /** Starts the live writer (liveWriter); the returned function stops it and says how many writes it made. */
+  startWriter(): () => Promise<number>
   stop(): Promise<void>
 }
 
@@ -649,6 +704,14 @@ async function startServer(file: string): Promise<Server> {
       child.send('elu')
     }),
     resetStats: () => void child.send('elu-start'),
+    startWriter: () => {
+      child.send('writer-start')
+      return () =>
+        new Promise((resolve) => {
+          child.once('message', (m: unknown) => resolve((m as { writes: number }).writes))
+          child.send('writer-stop')
+        })
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || !child.connected) return resolve()
@@ -841,11 +904,21 @@ async function main(): Promise<void> {
     const apiRun = await load(autocannon, url, connections, durationS, api)
     const apiServer = await server.stats()
 
-    const failures = [pageRun, apiRun, single, apiSingle].reduce((n, r) => n + r.errors + r.non2xx, 0)
+    say(`/ with ${connections} connections, ${durationS} s, while the data changes every ${LIVE_WRITE_EVERY_MS} ms (300 sensors' newest reading and bucket, committed)`)
+    server.resetStats()
+    const stopWriter = server.startWriter()
+    const liveRun = await load(autocannon, url, connections, durationS, page)
+    const liveWrites = await stopWriter()
+    const liveServer = await server.stats()
+
+    const failures = [pageRun, apiRun, single, apiSingle, liveRun].reduce((n, r) => n + r.errors + r.non2xx, 0)
     const result = {
       overview_p95_ms: ms(percentile(pageRun.latencies, 95)),
       api_p95_ms: ms(percentile(apiRun.latencies, 95)),
       rps: pageRun.rps,
+      overview_live_p95_ms: ms(percentile(liveRun.latencies, 95)),
+      overview_live_rps: liveRun.rps,
+      live_writes: liveWrites,
       overview_p50_ms: ms(percentile(pageRun.latencies, 50)),
       overview_p99_ms: ms(percentile(pageRun.latencies, 99)),
       api_p50_ms: ms(percentile(apiRun.latencies, 50)),
@@ -859,10 +932,10 @@ async function main(): Promise<void> {
           return [path, { n: sorted.length, p50_ms: ms(percentile(sorted, 50)), p95_ms: ms(percentile(sorted, 95)), single_p50_ms: ms(percentile(alone, 50)) }]
         }),
       ),
-      errors: pageRun.errors + apiRun.errors,
-      timeouts: pageRun.timeouts + apiRun.timeouts,
-      non2xx: pageRun.non2xx + apiRun.non2xx,
-      server_elu: { page: round(pageServer.elu, 2), api: round(apiServer.elu, 2) },
+      errors: pageRun.errors + apiRun.errors + liveRun.errors,
+      timeouts: pageRun.timeouts + apiRun.timeouts + liveRun.timeouts,
+      non2xx: pageRun.non2xx + apiRun.non2xx + liveRun.non2xx,
+      server_elu: { page: round(pageServer.elu, 2), api: round(apiServer.elu, 2), live: round(liveServer.elu, 2) },
       connections,
       duration_s: durationS,
       rows,
@@ -879,6 +952,7 @@ async function main(): Promise<void> {
         '',
         `GET /       p50 ${ms(percentile(pageRun.latencies, 50))} ms, p95 ${result.overview_p95_ms} ms, p99 ${result.overview_p99_ms} ms, ${pageRun.requests} requests in ${pageRun.durationS} s, ${(pageRun.bytesPerS / 2 ** 20).toFixed(1)} MiB/s, server event loop ${Math.round(pageServer.elu * 100)} % busy`,
         `GET / alone p50 ${result.overview_single_p50_ms} ms (1 connection: the service time); first (cold) ${result.overview_cold_ms} ms`,
+        `GET / live  p50 ${ms(percentile(liveRun.latencies, 50))} ms, p95 ${result.overview_live_p95_ms} ms, ${liveRun.requests} requests (${liveRun.rps}/s) during ${liveWrites} data changes, server event loop ${Math.round(liveServer.elu * 100)} % busy`,
         `API mix     p50 ${result.api_p50_ms} ms, p95 ${result.api_p95_ms} ms, ${apiRun.requests} requests in ${apiRun.durationS} s (${apiRun.rps}/s), server event loop ${Math.round(apiServer.elu * 100)} % busy`,
         ...Object.entries(result.api).map(([path, v]) => `  ${path.padEnd(24)} p50 ${pad(v.p50_ms)} ms  p95 ${pad(v.p95_ms)} ms  (${v.n});  alone p50 ${pad(v.single_p50_ms)} ms`),
         `errors ${result.errors}, timeouts ${result.timeouts}, non-2xx ${result.non2xx}; status codes / ${JSON.stringify(pageRun.statusCodes)}, API ${JSON.stringify(apiRun.statusCodes)}`,
