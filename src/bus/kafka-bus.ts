@@ -24,7 +24,7 @@ export interface TopicSpec {
   topic: string
   partitions: number
   replicationFactor: number
-  /** retention.ms for a topic this creates (existing topics keep theirs). */
+  /** retention.ms for a topic this creates (existing topics keep theirs, with a warning when theirs is shorter). */
   retentionMs?: number
 }
 
@@ -91,8 +91,12 @@ export interface BusConsumer {
 }
 
 export interface KafkaBus {
-  /** Creates missing topics; returns what it created. Throws a non-retriable error for a bad spec. */
-  ensureTopics(specs: readonly TopicSpec[]): Promise<{ created: string[]; existing: string[] }>
+  /**
+   * Creates missing topics; returns what it created, and the existing topics whose retention.ms
+   * is shorter than their spec asks (kept, and logged as a warning: an operator set it). Throws
+   * a non-retriable error for a bad spec.
+   */
+  ensureTopics(specs: readonly TopicSpec[]): Promise<{ created: string[]; existing: string[]; shortRetention?: { topic: string; retentionMs: number; wantedMs: number }[] }>
   /** An idempotent producer (one request in flight, so per-partition order holds across retries). */
   createProducer(): Promise<BusProducer>
   /** A group consumer of one topic that starts where the caller says (not where Kafka says). */
@@ -160,7 +164,28 @@ export function createKafkaBus(options: KafkaBusOptions): KafkaBus {
             }
           }
         }
-        return { created: missing.map((s) => s.topic), existing: present.map((s) => s.topic) }
+        // A forwarded topic is the offline buffer: its retention bounds the outage it survives.
+        const shortRetention: { topic: string; retentionMs: number; wantedMs: number }[] = []
+        const withRetention = present.filter((s) => s.retentionMs !== undefined)
+        if (withRetention.length > 0) {
+          const described = await admin.describeConfigs({
+            includeSynonyms: false,
+            resources: withRetention.map((s) => ({ type: kafkajs.ConfigResourceTypes.TOPIC, name: s.topic, configNames: ['retention.ms'] })),
+          })
+          for (const r of described.resources) {
+            const value = Number(r.configEntries.find((e) => e.configName === 'retention.ms')?.configValue)
+            const wantedMs = withRetention.find((s) => s.topic === r.resourceName)?.retentionMs as number
+            // -1 keeps forever.
+            if (Number.isFinite(value) && value >= 0 && value < wantedMs) {
+              shortRetention.push({ topic: r.resourceName, retentionMs: value, wantedMs })
+              log.warn(
+                { topic: r.resourceName, retentionHours: Math.round((value / 3_600_000) * 10) / 10, wantedHours: Math.round((wantedMs / 3_600_000) * 10) / 10 },
+                `topic ${r.resourceName} keeps messages for less than forward.localRetentionHours: an outage of the central link longer than its retention loses messages; raise it (kafka-configs --alter --entity-type topics --entity-name ${r.resourceName} --add-config retention.ms=${Math.round(wantedMs)})`,
+              )
+            }
+          }
+        }
+        return { created: missing.map((s) => s.topic), existing: present.map((s) => s.topic), shortRetention }
       } catch (err) {
         throw toGatewayError(err, `cannot create topics ${specs.map((s) => s.topic).join(', ')} on ${options.brokers.join(',')}`)
       } finally {

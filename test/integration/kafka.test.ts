@@ -1,8 +1,10 @@
 // Both Kafka clusters, as the scripts start them, with kafkajs 2.2.4: admin creates a topic,
 // an idempotent acks=all producer writes keyed messages, a consumer group reads them all
 // and commits, and the committed offsets are visible to admin. The two are separate clusters.
-import { CompressionTypes, Kafka, logLevel } from 'kafkajs'
+import { CompressionTypes, ConfigResourceTypes, Kafka, logLevel } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createKafkaBus } from '../../src/bus/kafka-bus.js'
+import { silentLogger } from '../../src/log.js'
 import { secureRandom, services } from '../helpers/env.js'
 import { createTeardown } from '../helpers/teardown.js'
 import { waitFor } from '../helpers/wait-for.js'
@@ -88,5 +90,32 @@ describe('the two clusters', () => {
     teardown.add('delete topic', () => local.deleteTopics({ topics: [topic] }))
     expect(await local.listTopics()).toContain(topic)
     expect(await central.listTopics()).not.toContain(topic)
+  })
+})
+
+describe('the gateway topic setup (createKafkaBus.ensureTopics)', () => {
+  it('creates a forwarded topic with its retention, and reports an existing one that keeps messages for less', async () => {
+    const bus = createKafkaBus({ brokers: services.kafkaLocal, clientId: `test-retention-${secureRandom()}`, log: silentLogger() })
+    const admin = new Kafka({ clientId: 'test-retention', brokers: [...services.kafkaLocal], logLevel: logLevel.WARN }).admin()
+    await admin.connect()
+    teardown.add('admin', () => admin.disconnect())
+    const week = 168 * 3_600_000
+    const fresh = `test.retention-new.${secureRandom()}`
+    const short = `test.retention-short.${secureRandom()}`
+    const forever = `test.retention-forever.${secureRandom()}`
+    teardown.add('delete topics', () => admin.deleteTopics({ topics: [fresh, short, forever] }))
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        { topic: short, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: String(3_600_000) }] },
+        { topic: forever, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: '-1' }] },
+      ],
+    })
+    const spec = (topic: string) => ({ topic, partitions: 1, replicationFactor: 1, retentionMs: week })
+    const res = await bus.ensureTopics([spec(fresh), spec(short), spec(forever)])
+    expect(res.created).toEqual([fresh])
+    expect(res.shortRetention).toEqual([{ topic: short, retentionMs: 3_600_000, wantedMs: week }])
+    const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: fresh, configNames: ['retention.ms'] }] })
+    expect(described.resources[0]?.configEntries[0]?.configValue).toBe(String(week))
   })
 })
