@@ -23,6 +23,7 @@ import { openStateDb, type StateDb } from './store/state-db.js'
 import { createHttpApp } from './http/app.js'
 import { createLiveFeed, type LiveFeed } from './http/live-feed.js'
 import { createLiveHub } from './http/live-hub.js'
+import { createReadiness } from './http/readiness.js'
 import { createSettingsResolver } from './detect/sensor-settings.js'
 import { readFileSync } from 'node:fs'
 import type { Config } from './config/load-config.js'
@@ -351,21 +352,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
           timeZone: config.timeZone,
           registry,
           health: stages,
-          ready: async () => {
-            const h = stages()
-            let writable = { ok: true, detail: 'journal and state database writable' }
-            try {
-              db.exec('BEGIN IMMEDIATE; ROLLBACK')
-            } catch (err) {
-              writable = { ok: false, detail: `state database not writable: ${describeError(err)}` }
-            }
-            const checks = {
-              mqtt: { ok: h['mqtt']?.ok ?? false, detail: h['mqtt']?.detail ?? 'not started' },
-              kafka: { ok: h['pump']?.ok ?? false, detail: h['pump']?.detail ?? 'not started' },
-              stores: writable,
-            }
-            return { ok: Object.values(checks).every((c) => c.ok), checks }
-          },
+          ready: createReadiness({
+            mqtt: () => (subscriber !== undefined && started.includes(subscriber) ? subscriber.health() : undefined),
+            kafka: () => (started.includes(pump) ? pump.status() : undefined),
+            stores: { journal: j.database(), state: db },
+            now: () => clock.now(),
+          }),
           live,
           log: log.child({ stage: 'http' }),
           ...(token !== undefined && narrator !== undefined

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runInNewContext } from 'node:vm'
+import Database from 'better-sqlite3'
 import type { FastifyInstance } from 'fastify'
 import { Counter, Registry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -21,6 +22,7 @@ import { createNarrativeStore } from '../store/narratives.js'
 import { openStateDb, type StateDb } from '../store/state-db.js'
 import { CONTENT_SECURITY_POLICY, createHttpApp, type HttpAppDeps } from './app.js'
 import { createLiveHub } from './live-hub.js'
+import { createReadiness, type KafkaContact } from './readiness.js'
 import { APP_JS, APP_JS_VERSION } from './static.js'
 
 const IMG = '<img src=x onerror=alert(1)>'
@@ -400,6 +402,37 @@ describe('operations endpoints', () => {
     expect(b.statusCode).toBe(503)
     expect(b.json().checks.ready.detail).toBe('store not writable')
     await broken.close()
+  })
+
+  it('/readyz is 503 while Kafka was never reached (empty journal) and while the journal takes no writes', async () => {
+    let contact: KafkaContact = { connected: false }
+    const journalFile = join(dir, 'readyz-journal.db')
+    new Database(journalFile).close()
+    let journal = new Database(journalFile, { readonly: true })
+    const r = await createHttpApp(
+      baseDeps({
+        registry: new Registry(),
+        ready: () => createReadiness({ mqtt: () => ({ ok: true, detail: 'connected' }), kafka: () => contact, stores: { journal, state: seeded.db }, now: () => 0 })(),
+      }),
+    )
+    try {
+      const never = await r.inject({ url: '/readyz' })
+      expect(never.statusCode).toBe(503)
+      expect(never.json().checks).toEqual({
+        mqtt: { ok: true, detail: 'connected' },
+        kafka: { ok: false, detail: 'not connected to local Kafka yet' },
+        stores: { ok: false, detail: 'journal not writable: attempt to write a readonly database' },
+      })
+      contact = { connected: true }
+      journal.close()
+      journal = new Database(journalFile)
+      const ok = await r.inject({ url: '/readyz' })
+      expect(ok.statusCode).toBe(200)
+      expect(ok.json()).toMatchObject({ ok: true, checks: { kafka: { ok: true }, stores: { ok: true, detail: 'journal and state writable' } } })
+    } finally {
+      journal.close()
+      await r.close()
+    }
   })
 
   it('/metrics is Prometheus text with the registry counters', async () => {

@@ -18,14 +18,12 @@ import type { LiveHub } from './live-hub.js'
 import { HttpError, incidentsQuery, narrativesQuery, notFound, parseParams, sensorParams, sensorQuery, shiftParams, shiftsQuery } from './params.js'
 import { createReadModel, type Limits } from './read-model.js'
 import type { AnswerMessage } from '../bus/messages.js'
+import type { ReadyReport } from './readiness.js'
 import { createFrameCache, formatSseComment, formatSseFrame } from './sse.js'
 import { APP_CSS, APP_CSS_VERSION, APP_JS, APP_JS_VERSION } from './static.js'
 import { answersPage, createFormats, errorPage, incidentsPage, overviewPage, sensorPage, shiftPage, shiftsPage, systemPage, type SystemView } from './views.js'
 
-export interface ReadyReport {
-  ok: boolean
-  checks: Record<string, { ok: boolean; detail: string }>
-}
+export type { ReadyReport } from './readiness.js'
 
 export interface HttpAppDeps {
   /** The state database; only read here. */
@@ -37,8 +35,8 @@ export interface HttpAppDeps {
   registry: Registry
   /** Each stage's health, for /api/system and the system page. */
   health: () => Record<string, Health>
-  /** For /readyz: MQTT connected, local Kafka reachable, stores writable. */
-  ready: () => Promise<ReadyReport>
+  /** For /readyz: MQTT connected, local Kafka reached, stores writable (see readiness.ts). */
+  ready: () => Promise<ReadyReport> | ReadyReport
   live: LiveHub
   log: Log
   /** Bearer token for state-changing requests; without it they are disabled (404). */
