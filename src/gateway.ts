@@ -2,7 +2,7 @@
 // order (journal → pump → state → outbox pump → LLM → narrator → aggregator → forwarder → http → MQTT), stops them
 // in reverse, each stop on its own.
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
-import { createAggregator } from './aggregate/aggregator.js'
+import { createAggregator, type Aggregator } from './aggregate/aggregator.js'
 import { createStateProcessor } from './aggregate/state-processor.js'
 import { createKafkaBus } from './bus/kafka-bus.js'
 import type { DetectConfig } from './detect/config.js'
@@ -11,8 +11,8 @@ import type { DetectorBank } from './detect/types.js'
 import { createShiftCalendar, type ShiftCalendar } from './shifts/shift-calendar.js'
 import type { KpiOptions } from './shifts/kpis.js'
 import { centralSecurity } from './forward/central-client.js'
-import { createForwarder, type ForwardRoute } from './forward/forwarder.js'
-import { createLlmEngine, type LlmEngineOptions } from './narrate/engine.js'
+import { createForwarder, type Forwarder, type ForwardRoute } from './forward/forwarder.js'
+import { createLlmEngine, type LlmEngine, type LlmEngineOptions } from './narrate/engine.js'
 import type { FactsOptions } from './narrate/facts.js'
 import { createNarrator, type Narrator } from './narrate/narrator.js'
 import { createAsker, type Asker } from './ask/asker.js'
@@ -24,6 +24,7 @@ import { createHttpApp } from './http/app.js'
 import { createLiveFeed, type LiveFeed } from './http/live-feed.js'
 import { createLiveHub } from './http/live-hub.js'
 import { createReadiness } from './http/readiness.js'
+import { pipelineStatus } from './http/pipeline.js'
 import { createSettingsResolver } from './detect/sensor-settings.js'
 import { readFileSync } from 'node:fs'
 import type { Config } from './config/load-config.js'
@@ -106,6 +107,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     let stateDb: StateDb | undefined
     let narrator: Narrator | undefined
     let asker: Asker | undefined
+    let llm: LlmEngine | undefined
+    let aggregatorStage: Aggregator | undefined
+    let forwarderStage: Forwarder | undefined
     const live = createLiveHub()
     let liveFeed: LiveFeed | undefined
     collectDefaultMetrics({ register: registry, prefix: 'shiftscribe_process_' })
@@ -212,6 +216,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         const engine = createLlmEngine(setup.engine)
         await engine.start()
         started.push(engine)
+        llm = engine
         const n = createNarrator({
           db,
           engine,
@@ -285,6 +290,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       })
       await aggregator.start()
       started.push(aggregator)
+      aggregatorStage = aggregator
     }
 
     if (central.enabled) {
@@ -336,6 +342,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       })
       await forwarder.start()
       started.push(forwarder)
+      forwarderStage = forwarder
     }
 
     if (config.http.enabled) {
@@ -352,6 +359,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
           timeZone: config.timeZone,
           registry,
           health: stages,
+          // The stages' own numbers as fields of /api/system (their health lines have them only as text).
+          pipeline: () => pipelineStatus({ aggregate: aggregatorStage, llm, narrate: narrator, forward: forwarderStage }),
           ready: createReadiness({
             mqtt: () => (subscriber !== undefined && started.includes(subscriber) ? subscriber.health() : undefined),
             kafka: () => (started.includes(pump) ? pump.status() : undefined),

@@ -22,6 +22,7 @@ import { createNarrativeStore } from '../store/narratives.js'
 import { openStateDb, type StateDb } from '../store/state-db.js'
 import { CONTENT_SECURITY_POLICY, createHttpApp, type HttpAppDeps } from './app.js'
 import { createLiveHub } from './live-hub.js'
+import type { PipelineStatus } from './pipeline.js'
 import { createReadiness, type KafkaContact } from './readiness.js'
 import { APP_JS, APP_JS_VERSION } from './static.js'
 
@@ -374,6 +375,45 @@ describe('JSON API', () => {
     expect(s.store.sensors).toBe((seeded.db.prepare("SELECT count(*) AS n FROM sensors WHERE site = 'plant1'").get() as { n: number }).n)
     expect(s.store.readingsPerMin).toBeGreaterThan(0)
     expect(s.metrics.map((m: { name: string }) => m.name)).toContain('shiftscribe_http_sse_clients')
+  })
+
+  it('/api/system and /system: consumer lag, LLM state, narrate queue and running job, forwarder lag and last error as fields', async () => {
+    // Without the stages the fields are there and null; every older field stays.
+    const plain = await json('/api/system')
+    expect(plain).toMatchObject({ aggregate: null, llm: null, narrate: null, forward: null })
+    expect(Object.keys(plain)).toEqual(expect.arrayContaining(['site', 'generatedAt', 'health', 'store', 'ledger', 'ingestPerS', 'files', 'live', 'metrics']))
+    expect(await page('/system')).not.toContain('id="pipeline-h"')
+
+    const now = newest + 30_000
+    const pipeline: PipelineStatus = {
+      aggregate: { consumerLag: 1234, lastBatchAt: now - 5000, lastError: null },
+      llm: { state: 'unavailable', model: null, reason: `model file missing ${IMG}` },
+      narrate: { queueDepth: 3, running: `incident:line1/${IMG}`, lastNarrativeAt: null, lastError: 'LLM_TIMEOUT after 30 s' },
+      forward: { lag: 7, lagBySource: { narratives: 2, anomalies: 5 }, lastSuccessAt: now - 120_000, failingSince: now - 60_000, lastError: `SASL authentication failed ${SCRIPT}` },
+    }
+    const withStages = await createHttpApp(baseDeps({ registry: new Registry(), pipeline: () => pipeline }))
+    try {
+      const s = (await withStages.inject({ url: '/api/system' })).json()
+      expect(s).toMatchObject(pipeline)
+      expect(s.ledger.received).toBe(12)
+      const body = (await withStages.inject({ url: '/system' })).body
+      expect(body).toContain('<h2 id="pipeline-h">Pipeline</h2>')
+      expect(body).toContain('<dt>Kafka consumer lag (aggregator)</dt><dd data-field="aggregate-lag">1234 messages · last batch ')
+      expect(body).toContain('<dd data-field="llm-state"><span class="badge ungrounded">unavailable</span> · model file missing &lt;img src=x onerror=alert(1)&gt;</dd>')
+      expect(body).toContain('<dd data-field="narrate-queue">3 waiting · writing <code>incident:line1/&lt;img src=x onerror=alert(1)&gt;</code> · last narrative never · last error: <span class="error">LLM_TIMEOUT after 30 s</span></dd>')
+      expect(body).toContain('<dd data-field="forward-lag">7 messages (narratives 2, anomalies 5) · last ack ')
+      expect(body).toContain('<dd data-field="forward-error"><span class="error">SASL authentication failed &lt;script&gt;alert(1)&lt;/script&gt;</span> · failing for ')
+      expect(body).not.toContain('<img src=x')
+      expect(body).not.toContain('<script>alert')
+
+      pipeline.forward = { lag: 0, lagBySource: {}, lastSuccessAt: now, failingSince: null, lastError: null }
+      pipeline.narrate = { queueDepth: 0, running: null, lastNarrativeAt: now - 1000, lastError: null }
+      const ok = (await withStages.inject({ url: '/system' })).body
+      expect(ok).toContain('<dd data-field="forward-error">none (forwarding works)</dd>')
+      expect(ok).toContain('<dd data-field="narrate-queue">0 waiting · idle · last narrative ')
+    } finally {
+      await withStages.close()
+    }
   })
 })
 

@@ -18,6 +18,7 @@ import type { LiveHub } from './live-hub.js'
 import { HttpError, incidentsQuery, narrativesQuery, notFound, parseParams, sensorParams, sensorQuery, shiftParams, shiftsQuery } from './params.js'
 import { createReadModel, type Limits } from './read-model.js'
 import type { AnswerMessage } from '../bus/messages.js'
+import { NO_PIPELINE, type PipelineStatus } from './pipeline.js'
 import type { ReadyReport } from './readiness.js'
 import { createFrameCache, formatSseComment, formatSseFrame } from './sse.js'
 import { APP_CSS, APP_CSS_VERSION, APP_JS, APP_JS_VERSION } from './static.js'
@@ -50,6 +51,8 @@ export interface HttpAppDeps {
     list(limit?: number): AnswerMessage[]
   }
   clock?: () => number
+  /** Consumer lag, the model and its queue, forwarding: explicit fields of /api/system (null parts when a stage is off). */
+  pipeline?: () => PipelineStatus
   /** The journal's loss ledger, for the system page. */
   ledger?: () => LedgerCounts
   /** Store name → database file, for disk use (the file plus its -wal and -shm). */
@@ -252,6 +255,7 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
       ingestPerS: ingestRate(deps.ledger?.() ?? null),
       files: Object.entries(deps.files ?? {}).map(([name, path]) => ({ name, path, bytes: fileBytes(path) })),
       live: deps.live.stats(),
+      ...(deps.pipeline?.() ?? NO_PIPELINE),
       metrics,
     }
   }

@@ -75,6 +75,7 @@ form.ask button { min-width: 96px; font-weight: 600; }
 form.ask button:disabled { opacity: 0.6; }
 .ask-status { min-height: 1.45em; margin: 6px 0; }
 .ask-status.error { color: var(--critical); font-weight: 600; }
+dd .error { color: var(--critical); font-weight: 600; }
 ol.answers { list-style: none; margin: 0; padding: 0; display: grid; gap: 12px; }
 .answer .question { font-weight: 600; margin: 0 0 6px; }
 .answer .body { white-space: pre-line; }

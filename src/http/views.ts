@@ -12,6 +12,7 @@ import { createZone } from '../shifts/zone.js'
 import { html, pathOf, type SafeHtml } from './html.js'
 import type { LiveHubStats } from './live-hub.js'
 import type { IncidentsQuery } from './params.js'
+import type { PipelineStatus } from './pipeline.js'
 import type {
   AnomalyView,
   IncidentsResult,
@@ -48,7 +49,7 @@ export function createFormats(timeZone: string): Formats {
   }
 }
 
-export interface SystemView {
+export interface SystemView extends PipelineStatus {
   site: string
   generatedAt: number
   health: Record<string, Health>
@@ -384,7 +385,7 @@ export function systemPage(v: SystemView, f: Formats): string {
     v.health,
   ).map(
     ([name, h]) => html`<tr><td>${name}</td><td><span class="badge ${h.ok ? 'grounded' : 'ungrounded'}">${h.ok ? 'ok' : 'not ok'}</span></td><td>${h.detail}</td></tr>`,
-  )}</tbody></table></div></section><section aria-labelledby="store-h"><h2 id="store-h">State store</h2><dl class="kv"><dt>Newest reading</dt><dd>${
+  )}</tbody></table></div></section>${pipelineSection(v, f)}<section aria-labelledby="store-h"><h2 id="store-h">State store</h2><dl class="kv"><dt>Newest reading</dt><dd>${
     v.store.newestTs === null ? '–' : f.dateTime(v.store.newestTs)
   }</dd><dt>Readings per minute</dt><dd>${formatNumber(v.store.readingsPerMin)}</dd><dt>Sensors</dt><dd>${v.store.sensors}</dd><dt>Open anomalies</dt><dd>${v.store.openAnomalies}</dd><dt>Closed shifts</dt><dd>${
     v.store.shifts
@@ -413,6 +414,45 @@ export function systemPage(v: SystemView, f: Formats): string {
         )}</tbody></table></div>`
   }</section>`
   return layout({ title: 'System', site: v.site, page: 'system', body })
+}
+
+const ago = (ts: number | null, now: number, f: Formats) => (ts === null ? 'never' : `${f.dateTime(ts)} (${f.duration(now - ts)} ago)`)
+
+/** Consumer lag, the model and its queue, and forwarding: the numbers an operator asks for first. */
+function pipelineSection(v: SystemView, f: Formats): SafeHtml | '' {
+  const { aggregate: a, llm, narrate: n, forward: fw } = v
+  if (a === null && llm === null && n === null && fw === null) return ''
+  return html`<section aria-labelledby="pipeline-h"><h2 id="pipeline-h">Pipeline</h2><dl class="kv">${
+    a
+      ? html`<dt>Kafka consumer lag (aggregator)</dt><dd data-field="aggregate-lag">${a.consumerLag} messages · last batch ${ago(a.lastBatchAt, v.generatedAt, f)}${
+          a.lastError ? html` · <span class="error">${a.lastError}</span>` : ''
+        }</dd>`
+      : ''
+  }${
+    llm
+      ? html`<dt>LLM</dt><dd data-field="llm-state"><span class="badge ${llm.state === 'ready' ? 'grounded' : llm.state === 'unavailable' ? 'ungrounded' : 'template'}">${llm.state}</span>${llm.model ? ` ${llm.model}` : ''}${
+          llm.reason ? ` · ${llm.reason}` : ''
+        }</dd>`
+      : ''
+  }${
+    n
+      ? html`<dt>Narrate queue</dt><dd data-field="narrate-queue">${n.queueDepth} waiting · ${n.running === null ? 'idle' : html`writing <code>${n.running}</code>`} · last narrative ${ago(
+          n.lastNarrativeAt,
+          v.generatedAt,
+          f,
+        )}${n.lastError ? html` · last error: <span class="error">${n.lastError}</span>` : ''}</dd>`
+      : ''
+  }${
+    fw
+      ? html`<dt>Forwarder lag</dt><dd data-field="forward-lag">${fw.lag} messages${
+          Object.keys(fw.lagBySource).length > 0 ? ` (${Object.entries(fw.lagBySource).map(([k, x]) => `${k} ${x}`).join(', ')})` : ''
+        } · last ack ${ago(fw.lastSuccessAt, v.generatedAt, f)}</dd><dt>Forwarder last error</dt><dd data-field="forward-error">${
+          fw.lastError === null
+            ? 'none (forwarding works)'
+            : html`<span class="error">${fw.lastError}</span>${fw.failingSince !== null ? ` · failing for ${f.duration(v.generatedAt - fw.failingSince)}` : ''}`
+        }</dd>`
+      : ''
+  }</dl></section>`
 }
 
 export function formatBytes(n: number): string {
