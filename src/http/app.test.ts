@@ -257,13 +257,21 @@ describe('JSON API', () => {
     expect(o.narratives.map((n: { id: string }) => n.id)).toContain('shift/2026-11-23/early')
   })
 
-  it('/api/overview says the site is stale when nothing arrived for a while (wall clock)', async () => {
+  it('/api/overview says the site and every tile are stale when nothing arrived for a while (wall clock)', async () => {
     const late = await createHttpApp(baseDeps({ clock: () => newest + 3_600_000, registry: new Registry() }))
     try {
       const o = (await late.inject({ url: '/api/overview' })).json()
       expect(o.stale).toBe(true)
       expect(o.dataAgeMs).toBe(3_600_000)
-      expect((await late.inject({ url: '/' })).body).toContain('No new readings for 60 min')
+      // Every tile goes stale too, not only the banner (an open anomaly still ranks above stale).
+      const tiles = o.lines.flatMap((l: { machines: { machine: string; status: string; stale: boolean; sensors: { stale: boolean }[] }[] }) => l.machines)
+      expect(tiles.every((t: { stale: boolean; sensors: { stale: boolean }[] }) => t.stale && t.sensors.every((s) => s.stale))).toBe(true)
+      expect(tiles.find((t: { machine: string }) => t.machine === 'm1').status).toBe('stale')
+      expect(tiles.find((t: { machine: string }) => t.machine === 'm2').status).toBe('warning')
+      expect(o.counts.ok).toBe(0)
+      const body = (await late.inject({ url: '/' })).body
+      expect(body).toContain('No new readings for 60 min')
+      expect(body).toContain('data-tile="line1/m1" data-status="stale"')
     } finally {
       await late.close()
     }

@@ -63,7 +63,7 @@ export interface HttpAppDeps {
   kpi?: KpiOptions
   /** Configured limits of a sensor, drawn on its chart. */
   limits?: (line: string, machine: string, sensor: string) => Limits | undefined
-  /** A sensor or machine is stale when its last reading is this much older than the site's newest (default 5 min). */
+  /** A sensor or machine is stale when its last reading is this much older than the site's newest, or the site's newest this much older than now (default 5 min). */
   staleAfterMs?: number
   /** SSE heartbeat comment interval (default 15 s). */
   heartbeatMs?: number

@@ -19,7 +19,7 @@ export interface Limits {
 export interface ReadModelOptions {
   site: string
   clock: () => number
-  /** A sensor (and a machine) is stale when its last reading is this much older than the site's newest. */
+  /** A sensor (and a machine) is stale when its last reading is this much older than the site's newest, or the whole site's newest this much older than now. */
   staleAfterMs: number
   /** Minutes of minute means in each sparkline. */
   sparkMinutes: number
@@ -409,6 +409,10 @@ export function createReadModel(db: StateDb, options: ReadModelOptions): ReadMod
     overview() {
       const now = options.clock()
       const newest = newestTs()
+      // When the whole site has gone quiet (wall clock), every tile is stale, not only the banner:
+      // freshness relative to the site's newest reading cannot see that.
+      const siteQuiet = newest !== null && now - newest > options.staleAfterMs
+      const staleAt = (ts: number) => siteQuiet || (newest !== null && newest - ts > options.staleAfterMs)
       const sensors = q.sensors.all(site) as { key: string; line: string; machine: string; sensor: string; unit: string | null; last_ts: number; last_value: number }[]
       const open = (q.openAnomalies.all(site) as AnomalyRow[]).map(toAnomaly)
       const spark = new Map<string, (number | null)[]>()
@@ -438,7 +442,7 @@ export function createReadModel(db: StateDb, options: ReadModelOptions): ReadMod
           unit: s.unit,
           value: s.last_value,
           ts: s.last_ts,
-          stale: newest !== null && newest - s.last_ts > options.staleAfterMs,
+          stale: staleAt(s.last_ts),
           spark: spark.get(s.key) ?? new Array<number | null>(n).fill(null),
         })
       }
@@ -454,7 +458,7 @@ export function createReadModel(db: StateDb, options: ReadModelOptions): ReadMod
       const counts = { machines: machines.size, ok: 0, warning: 0, critical: 0, stale: 0, openAnomalies: open.length, offline }
       const lines = new Map<string, { line: string; status: MachineStatus; machines: MachineTile[] }>()
       for (const tile of sorted) {
-        tile.stale = newest !== null && newest - tile.lastTs > options.staleAfterMs
+        tile.stale = staleAt(tile.lastTs)
         const worst = Math.max(0, ...tile.openAnomalies.map((a) => SEVERITY_RANK[a.severity] ?? 1))
         tile.status = worst >= 2 ? 'critical' : worst === 1 ? 'warning' : tile.stale ? 'stale' : 'ok'
         counts[tile.status]++
@@ -472,7 +476,7 @@ export function createReadModel(db: StateDb, options: ReadModelOptions): ReadMod
         generatedAt: now,
         newestTs: newest,
         dataAgeMs: newest === null ? null : Math.max(0, now - newest),
-        stale: newest === null || now - newest > options.staleAfterMs,
+        stale: newest === null || siteQuiet,
         staleAfterMs: options.staleAfterMs,
         counts,
         lines: [...lines.values()],

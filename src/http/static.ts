@@ -212,6 +212,7 @@ export const APP_JS = `'use strict';
     if (a === 0) return '0';
     return String(Number(v.toPrecision(3)));
   }
+  var STATUS_CHECK_MS = 15000;
   var byKey = new Map();
   document.querySelectorAll('[data-live-key]').forEach(function (el) {
     var k = el.getAttribute('data-live-key');
@@ -223,6 +224,7 @@ export const APP_JS = `'use strict';
     refreshTimer = null;
     fetch('/api/overview', { headers: { accept: 'application/json' } }).then(function (r) { return r.ok ? r.json() : null; }).then(function (o) {
       if (!o || !Array.isArray(o.lines)) return;
+      if (o.stale && typeof o.dataAgeMs === 'number') say('No new readings for ' + Math.round(o.dataAgeMs / 60000) + ' min');
       var reload = false;
       o.lines.forEach(function (line) {
         (line.machines || []).forEach(function (m) {
@@ -251,13 +253,18 @@ export const APP_JS = `'use strict';
       (byKey.get(r.key) || []).forEach(function (el) {
         el.textContent = fmt(r.value);
         el.setAttribute('data-ts', String(r.ts));
-        el.classList.add('flash');
-        setTimeout(function () { el.classList.remove('flash'); }, 700);
+        // The stylesheet highlights the value box (number and unit), not the inner number.
+        var box = (el.closest && el.closest('.value')) || el;
+        box.classList.add('flash');
+        setTimeout(function () { box.classList.remove('flash'); }, 700);
       });
     });
     say('Live \\u00b7 updated ' + new Date().toLocaleTimeString());
   });
   ['anomaly', 'shift', 'narrative'].forEach(function (t) { es.addEventListener(t, scheduleRefresh); });
+  // Freshness changes with no event at all when the site stops sending: look again on a timer
+  // so the tiles go stale (the server judges freshness against its clock).
+  setInterval(scheduleRefresh, STATUS_CHECK_MS);
 })();
 `
 
