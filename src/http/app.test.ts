@@ -614,6 +614,27 @@ describe('errors', () => {
     expect(html.body).toContain('limit: must be a whole number from 1 to 500 (got &quot;abc&quot;)')
   })
 
+  it('the sensor and shift pages answer bad parameters with an HTML 400 naming the parameter, never a stack', async () => {
+    const cases: [string, string][] = [
+      ['/sensors/line1/m1/power?hours=abc', 'hours: must be a whole number from 1 to 168 (got &quot;abc&quot;)'],
+      ['/sensors/line1/m1/power?hours=0', 'hours: must be a whole number from 1 to 168 (got &quot;0&quot;)'],
+      ['/sensors/line1/m1/power?shift=yesterday', 'shift: must be a shift id like 2026-11-23/early (got &quot;yesterday&quot;)'],
+      ['/shifts/23-11-2026/early', 'date: must be a date like 2026-11-23 (got &quot;23-11-2026&quot;)'],
+      [`/shifts/2026-11-23/${'x'.repeat(65)}`, 'name: must be at most 64 characters'],
+      ['/shifts?limit=abc', 'limit: must be a whole number from 1 to 200 (got &quot;abc&quot;)'],
+    ]
+    for (const [url, message] of cases) {
+      const r = await get(url)
+      expect(r.statusCode, url).toBe(400)
+      expect(r.headers['content-type'], url).toBe('text/html; charset=utf-8')
+      expectSecurityHeaders(r.headers)
+      expect(r.body, url).toContain('<h1>Bad request</h1>')
+      expect(r.body, url).toContain(`<p>${message}`)
+      expect(r.body, url).toContain('<p class="muted">400 bad_request</p>')
+      expectNoStack(r.body)
+    }
+  })
+
   it('other methods are refused and a body over the limit is 413', async () => {
     const post = await app.inject({ method: 'POST', url: '/api/overview', payload: {} })
     expect(post.statusCode).toBe(404)
@@ -928,6 +949,38 @@ describe('questions: the ask page, the ask form and the script', () => {
     expect(ok.json()).toMatchObject({ question: HOSTILE_QUESTION, headline: 'Reject rate 2.1 % in the early shift' })
     expect(asked.at(-1)).toEqual({ question: HOSTILE_QUESTION, askedBy: 'page' })
     expect((await askApp.inject({ url: '/api/answers' })).json().answers.map((a: AnswerMessage) => a.questionId)).toEqual(['q-3', 'q-2'])
+  })
+
+  it('/api/answers?limit= outside 1–200 or not a number is a 400 naming limit; an unknown question id is a 404; both JSON, no stack', async () => {
+    const cases: [string, string][] = [
+      ['/api/answers?limit=bad', 'limit: must be a whole number from 1 to 200 (got "bad")'],
+      ['/api/answers?limit=0', 'limit: must be a whole number from 1 to 200 (got "0")'],
+      ['/api/answers?limit=201', 'limit: must be a whole number from 1 to 200 (got "201")'],
+      ['/api/answers?limit=2.5', 'limit: must be a whole number from 1 to 200 (got "2.5")'],
+    ]
+    const before = listLimits.length
+    for (const [url, message] of cases) {
+      const r = await askApp.inject({ url })
+      expect(r.statusCode, url).toBe(400)
+      expect(r.headers['content-type']).toBe('application/json; charset=utf-8')
+      expect(r.json(), url).toEqual({ error: 'bad_request', message })
+      expectNoStack(r.body)
+    }
+    expect(listLimits.length).toBe(before)
+    expect((await askApp.inject({ url: '/api/answers?limit=1' })).json().answers.map((a: AnswerMessage) => a.questionId)).toEqual(['q-3'])
+    expect(listLimits.at(-1)).toBe(1)
+    expect((await askApp.inject({ url: '/api/answers?limit=' })).statusCode).toBe(200)
+    expect(listLimits.at(-1)).toBe(20)
+
+    const unknown = await askApp.inject({ url: `/api/answers/no-such-question-${encodeURIComponent(SCRIPT)}` })
+    expect(unknown.statusCode).toBe(404)
+    expect(unknown.headers['content-type']).toBe('application/json; charset=utf-8')
+    expect(unknown.json()).toEqual({ error: 'not_found', message: `no answer to question no-such-question-${SCRIPT}` })
+    expectNoStack(unknown.body)
+    expect((await askApp.inject({ url: '/api/answers/q-2' })).json().questionId).toBe('q-2')
+    // Without the agent both are 404.
+    expect((await app.inject({ url: '/api/answers' })).json()).toEqual({ error: 'not_found', message: 'questions are not enabled on this gateway' })
+    expect((await app.inject({ url: '/api/answers/q-2' })).statusCode).toBe(404)
   })
 
   it('app.js never writes markup: no innerHTML or the like, no cookie, no localStorage', () => {

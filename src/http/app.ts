@@ -15,7 +15,7 @@ import type { KpiOptions } from '../shifts/kpis.js'
 import type { ShiftCalendar } from '../shifts/shift-calendar.js'
 import type { StateDb } from '../store/state-db.js'
 import type { LiveHub } from './live-hub.js'
-import { HttpError, incidentsQuery, narrativesQuery, notFound, parseParams, sensorParams, sensorQuery, shiftParams, shiftsQuery } from './params.js'
+import { answersQuery, HttpError, incidentsQuery, narrativesQuery, notFound, parseParams, sensorParams, sensorQuery, shiftParams, shiftsQuery } from './params.js'
 import { createReadModel, type Limits } from './read-model.js'
 import type { AnswerMessage } from '../bus/messages.js'
 import { NO_PIPELINE, type PipelineStatus } from './pipeline.js'
@@ -338,8 +338,7 @@ export async function createHttpApp(deps: HttpAppDeps): Promise<FastifyInstance>
   })
   app.get('/api/answers', async (req) => {
     if (deps.ask === undefined) throw notFound('questions are not enabled on this gateway')
-    const limit = Number((req.query as Record<string, unknown>).limit ?? 20)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new HttpError(400, 'bad_request', 'limit must be an integer from 1 to 200')
+    const { limit } = parseParams(answersQuery, req.query)
     return { answers: deps.ask.list(limit) }
   })
   app.get('/api/answers/:id', async (req) => {

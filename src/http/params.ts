@@ -75,6 +75,8 @@ export const sensorQuery = z.object({
   shift: z.preprocess(blankToUndefined, z.string().regex(SHIFT_ID_RE, { error: 'must be a shift id like 2026-11-23/early' }).optional()),
 })
 
+export const answersQuery = z.object({ limit: intParam(1, 200).default(20) })
+
 export const narrativesQuery = z.object({ kind: enumParam(['shift', 'incident', 'answer'] as const), limit: intParam(1, 200).default(20) })
 
 export const shiftParams = z.object({
