@@ -20,7 +20,7 @@ import { detectConfigSchema } from '../detect/config.js'
 import { createShiftCalendar } from '../shifts/shift-calendar.js'
 import { createNarrativeStore } from '../store/narratives.js'
 import { openStateDb, type StateDb } from '../store/state-db.js'
-import { CONTENT_SECURITY_POLICY, createHttpApp, type HttpAppDeps } from './app.js'
+import { CONTENT_SECURITY_POLICY, createHttpApp, PERMISSIONS_POLICY, type HttpAppDeps } from './app.js'
 import { createLiveHub } from './live-hub.js'
 import type { PipelineStatus } from './pipeline.js'
 import { createReadiness, type KafkaContact } from './readiness.js'
@@ -215,6 +215,7 @@ const expectSecurityHeaders = (headers: Record<string, unknown>) => {
   expect(headers['x-content-type-options']).toBe('nosniff')
   expect(headers['referrer-policy']).toBe('no-referrer')
   expect(headers['x-frame-options']).toBe('DENY')
+  expect(headers['permissions-policy']).toBe(PERMISSIONS_POLICY)
 }
 const expectNoStack = (body: string) => {
   expect(body).not.toMatch(/\n\s+at /)
@@ -556,6 +557,33 @@ describe('pages', () => {
     expect(body).toMatch(/<td class="num">[\d.]+ (KiB|MiB)<\/td>/)
   })
 
+  it('every page starts with a skip link to <main id="main">, and every chart and sparkline has an accessible name', async () => {
+    const urls = ['/', '/shifts', '/shifts/2026-11-23/early', '/incidents', '/sensors/line1/m1/spindle_temp', '/system', '/answers', '/nope']
+    let charts = 0
+    for (const url of urls) {
+      const r = await get(url)
+      const body = r.body
+      // The first thing in <body>, so the first Tab reaches it; its target exists once.
+      expect(body, url).toMatch(/<body[^>]*><a class="skip" href="#main">Skip to content<\/a>/)
+      expect(body.match(/<main id="main">/g), url).toHaveLength(1)
+      for (const svg of body.matchAll(/<svg ([^>]*)>(<title>([^<]*)<\/title>)?/g)) {
+        const [tag, attributes, , title] = svg
+        expect(attributes, `${url}: ${tag}`).toContain('role="img"')
+        const label = /aria-label="([^"]*)"/.exec(attributes ?? '')?.[1]
+        expect(label?.trim().length ?? 0, `${url}: ${tag}`).toBeGreaterThan(3)
+        expect(title?.trim().length ?? 0, `${url}: ${tag} has no <title> first`).toBeGreaterThan(3)
+        charts++
+      }
+    }
+    expect(charts).toBeGreaterThan(45)
+    const shift = await page('/shifts/2026-11-23/early')
+    expect(shift).toMatch(/<svg class="chart bar-chart"[^>]*><title>Parts per machine, early shift 2026-11-23<\/title><desc>line1\/m1: \d+ parts/)
+    expect(shift).toMatch(/<svg class="chart timeline-chart"[^>]*><title>[^<]+: \d+ anomalies<\/title><desc>line1\/m1: \d+ anomalies; /)
+    expect(await page('/sensors/line1/m1/spindle_temp')).toContain('<desc>The line is the minute mean, the shaded band the minimum and maximum; dashed lines are the limits')
+    // The skip link shows when focused (it is off-screen otherwise).
+    expect((await get('/static/app.css')).body).toContain('.skip:focus { left: 8px;')
+  })
+
   it('serves the script and stylesheet as files, cacheable by version', async () => {
     const js = await get(`/static/app.js?v=${APP_JS_VERSION}`)
     expect(js.statusCode).toBe(200)
@@ -677,6 +705,11 @@ describe('security', () => {
     }
     expect((await get('/api/overview')).headers['cache-control']).toBe('no-store')
     expect((await get('/')).headers['cache-control']).toBe('no-store')
+  })
+
+  it('the Permissions-Policy turns off the sensors, camera, microphone, location, payment and USB', () => {
+    for (const feature of ['accelerometer', 'camera', 'geolocation', 'gyroscope', 'magnetometer', 'microphone', 'payment', 'usb']) expect(PERMISSIONS_POLICY).toContain(`${feature}=()`)
+    expect(PERMISSIONS_POLICY.split(', ').every((d) => /^[a-z-]+=\(\)$/.test(d))).toBe(true)
   })
 
   it('pages have no inline script, style or event-handler attribute', async () => {

@@ -8,7 +8,7 @@ import { Registry } from 'prom-client'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../log.js'
 import { openStateDb, type StateDb } from '../store/state-db.js'
-import { CONTENT_SECURITY_POLICY, createHttpApp } from './app.js'
+import { CONTENT_SECURITY_POLICY, createHttpApp, PERMISSIONS_POLICY } from './app.js'
 import { createLiveHub, type LiveHub, type LiveReading } from './live-hub.js'
 
 let dir: string
@@ -79,6 +79,7 @@ describe('/events', () => {
     expect(res.headers.get('cache-control')).toBe('no-store')
     expect(res.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY)
     expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+    expect(res.headers.get('permissions-policy')).toBe(PERMISSIONS_POLICY)
     const reader = (res.body as ReadableStream<Uint8Array>).getReader()
     const seen = { text: '' }
     const first = await readUntil(reader, seen, '\n\n')

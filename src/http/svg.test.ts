@@ -49,6 +49,11 @@ describe('sparkline', () => {
     expect(empty).not.toContain('<path')
   })
 
+  it('is named for screen readers by aria-label and a <title>, with or without data', () => {
+    expect(sparkline([1, 4], { label: 'temp, last 2 minutes' }).value).toMatch(/^<svg class="spark" role="img" aria-label="temp, last 2 minutes: 1 to 4" [^>]*><title>temp, last 2 minutes: 1 to 4<\/title><path/)
+    expect(sparkline([null], { label: 'temp' }).value).toContain('aria-label="temp: no data" viewBox="0 0 120 28" width="120" height="28"><title>temp: no data</title></svg>')
+  })
+
   it('escapes its label', () => {
     const svg = sparkline([1, 2], { label: EVIL }).value
     expect(svg).not.toContain('<img')
@@ -132,5 +137,16 @@ describe('timeline and bars', () => {
     expect(widths).toEqual([100, 50, 0])
     expect(svg).toContain('50 parts · 2 %')
     expect(svg).not.toContain('<img')
+  })
+
+  it('describe their content in <desc>, escaped: bar values, anomalies per row, what the band chart draws', () => {
+    const bars = barChart({ title: 'Parts', bars: [{ label: 'a', value: 100 }, { label: EVIL, value: 50, note: '2 %' }], unit: 'parts' }).value
+    expect(bars).toContain('<title>Parts</title><desc>a: 100 parts; &lt;img src=x onerror=alert(1)&gt;&quot;&lt;/script&gt;: 50 parts · 2 %</desc>')
+    const timeline = timelineChart({ title: 'Anomalies', from: T0, to: T0 + MIN, rows: [{ label: 'L1/m1', items: [{ start: T0, severity: 'warning', label: 'x' }] }, { label: 'L1/m2', items: [] }], formatTime: hhmm }).value
+    expect(timeline).toContain('<title>Anomalies: 1 anomalies</title><desc>L1/m1: 1 anomalies; L1/m2: 0 anomalies</desc>')
+    const plain = bandChart({ title: 't', from: T0, to: T0 + MIN, stepMs: MIN, points: [], formatTime: hhmm }).value
+    expect(plain).toContain('<desc>The line is the minute mean, the shaded band the minimum and maximum.</desc>')
+    const marked = bandChart({ title: 't', from: T0, to: T0 + MIN, stepMs: 7 * MIN, points: [], limits: { high: 3 }, markers: [{ start: T0, severity: 'warning', label: 'x' }], formatTime: hhmm }).value
+    expect(marked).toContain('<desc>The line is the bucket mean, the shaded band the minimum and maximum; dashed lines are the limits; shaded spans with a triangle are anomalies.</desc>')
   })
 })

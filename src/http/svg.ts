@@ -68,7 +68,7 @@ export function sparkline(values: readonly (number | null)[], options: Sparkline
   const pad = 2
   const known = values.filter((v): v is number => v !== null && Number.isFinite(v))
   if (known.length === 0) {
-    return html`<svg class="spark" role="img" aria-label="${options.label}: no data" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}"></svg>`
+    return html`<svg class="spark" role="img" aria-label="${options.label}: no data" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}"><title>${options.label}: no data</title></svg>`
   }
   const lo = Math.min(...known)
   const hi = Math.max(...known)
@@ -86,7 +86,9 @@ export function sparkline(values: readonly (number | null)[], options: Sparkline
   })
   const last = known[known.length - 1] as number
   const lastIndex = values.lastIndexOf(last)
-  return html`<svg class="spark" role="img" aria-label="${options.label}: ${formatNumber(lo)} to ${formatNumber(hi)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}"><path d="${d}" fill="none" stroke="${COLORS.line}" stroke-width="1.5" stroke-linejoin="round"/><circle cx="${x(lastIndex)}" cy="${y(last)}" r="2" fill="${COLORS.line}"/></svg>`
+  const name = `${options.label}: ${formatNumber(lo)} to ${formatNumber(hi)}`
+  // <title> as well as aria-label: a tooltip for the mouse, and the name where aria-label on SVG is not read.
+  return html`<svg class="spark" role="img" aria-label="${name}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}"><title>${name}</title><path d="${d}" fill="none" stroke="${COLORS.line}" stroke-width="1.5" stroke-linejoin="round"/><circle cx="${x(lastIndex)}" cy="${y(last)}" r="2" fill="${COLORS.line}"/></svg>`
 }
 
 export interface BandPoint {
@@ -185,7 +187,10 @@ export function bandChart(o: BandChartOptions): SafeHtml {
       return html`<g class="anomaly anomaly-${a.severity}"><title>${a.label}</title><rect x="${x0}" y="${m.top}" width="${r1(x1 - x0)}" height="${ph}" fill="${color}" fill-opacity="0.12"/><path d="M${x0 - 5} ${m.top} L${x0 + 5} ${m.top} L${x0} ${m.top + 8} Z" fill="${color}"/></g>`
     })
   const label = `${o.title}${o.unit ? ` (${o.unit})` : ''}: ${o.points.length === 0 ? 'no data' : `${formatNumber(Math.min(...o.points.map((p) => p.min)))} to ${formatNumber(Math.max(...o.points.map((p) => p.max)))}`}, ${o.markers?.length ?? 0} anomalies`
-  return html`<svg class="chart band-chart" role="img" aria-label="${label}" viewBox="0 0 ${width} ${height}" preserveAspectRatio="xMidYMid meet"><title>${label}</title>${yTicks}${markers}${bands}${lines}${limits}<line x1="${m.left}" x2="${width - m.right}" y1="${m.top + ph}" y2="${m.top + ph}" stroke="${COLORS.axis}"/>${xTicks}${
+  const desc = `The line is the ${o.stepMs === 60_000 ? 'minute' : 'bucket'} mean, the shaded band the minimum and maximum${
+    o.limits?.low !== undefined || o.limits?.high !== undefined ? '; dashed lines are the limits' : ''
+  }${(o.markers?.length ?? 0) > 0 ? '; shaded spans with a triangle are anomalies' : ''}.`
+  return html`<svg class="chart band-chart" role="img" aria-label="${label}" viewBox="0 0 ${width} ${height}" preserveAspectRatio="xMidYMid meet"><title>${label}</title><desc>${desc}</desc>${yTicks}${markers}${bands}${lines}${limits}<line x1="${m.left}" x2="${width - m.right}" y1="${m.top + ph}" y2="${m.top + ph}" stroke="${COLORS.axis}"/>${xTicks}${
     o.unit ? html`<text x="8" y="${m.top + 4}" font-size="12" fill="${COLORS.text}">${o.unit}</text>` : ''
   }</svg>`
 }
@@ -230,7 +235,8 @@ export function timelineChart(o: TimelineOptions): SafeHtml {
       html`<line x1="${x(t)}" x2="${x(t)}" y1="${m.top}" y2="${axisY + 4}" stroke="${COLORS.grid}"/><text x="${x(t)}" y="${height - 8}" text-anchor="middle" font-size="12" fill="${COLORS.text}">${o.formatTime(t)}</text>`,
   )
   const count = o.rows.reduce((n, r) => n + r.items.length, 0)
-  return html`<svg class="chart timeline-chart" role="img" aria-label="${o.title}: ${count} anomalies" viewBox="0 0 ${width} ${height}" preserveAspectRatio="xMidYMid meet"><title>${o.title}</title>${ticks}${rows}</svg>`
+  const desc = o.rows.length === 0 ? 'No machines.' : o.rows.map((r) => `${r.label}: ${r.items.length} anomalies`).join('; ')
+  return html`<svg class="chart timeline-chart" role="img" aria-label="${o.title}: ${count} anomalies" viewBox="0 0 ${width} ${height}" preserveAspectRatio="xMidYMid meet"><title>${o.title}: ${count} anomalies</title><desc>${desc}</desc>${ticks}${rows}</svg>`
 }
 
 export interface Bar {
@@ -248,11 +254,14 @@ export function barChart(o: { title: string; bars: readonly Bar[]; unit?: string
   const height = m.top + m.bottom + Math.max(1, o.bars.length) * rowH
   const max = Math.max(0, ...o.bars.map((b) => b.value ?? 0))
   const pw = width - m.left - m.right
+  const valueText = (b: Bar) => `${formatNumber(b.value)}${o.unit ? ` ${o.unit}` : ''}${b.note ? ` · ${b.note}` : ''}`
   const rows = o.bars.map((b, i) => {
     const y0 = m.top + i * rowH
     const w = max > 0 && b.value !== null ? r1((Math.max(0, b.value) / max) * pw) : 0
-    const text = `${formatNumber(b.value)}${o.unit ? ` ${o.unit}` : ''}${b.note ? ` · ${b.note}` : ''}`
+    const text = valueText(b)
     return html`<g class="bar"><text x="${m.left - 8}" y="${y0 + rowH / 2 + 4}" text-anchor="end" font-size="13" fill="${COLORS.text}">${b.label}</text><rect x="${m.left}" y="${y0 + 4}" width="${w}" height="${rowH - 8}" fill="${COLORS.bar}"/><text x="${m.left + w + 6}" y="${y0 + rowH / 2 + 4}" font-size="13" fill="${COLORS.text}">${text}</text></g>`
   })
-  return html`<svg class="chart bar-chart" role="img" aria-label="${o.title}" viewBox="0 0 ${width} ${height}" preserveAspectRatio="xMidYMid meet"><title>${o.title}</title>${rows}</svg>`
+  // role="img" hides the bars' text from screen readers: the values are in the description.
+  const desc = o.bars.length === 0 ? 'No bars.' : o.bars.map((b) => `${b.label}: ${valueText(b)}`).join('; ')
+  return html`<svg class="chart bar-chart" role="img" aria-label="${o.title}" viewBox="0 0 ${width} ${height}" preserveAspectRatio="xMidYMid meet"><title>${o.title}</title><desc>${desc}</desc>${rows}</svg>`
 }
