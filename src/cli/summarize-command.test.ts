@@ -32,7 +32,7 @@ describe('shiftscribe summarize --last', () => {
     for (const bad of ['1d', '2x', '0h', '745h']) {
       const { out, io: cli } = io()
       expect(await summarizeCommand(['--config', '/no/such/gateway.yaml', '--last', bad], cli)).toBe(2)
-      expect(out.stderr).toBe(`shiftscribe: summarize: --last "${bad}" is not a span like 2h or 90m\n`)
+      expect(out.stderr).toBe(`shiftscribe: summarize: --last "${bad}" is not a span like 2h, 90m or 45s of at most 31 days\n`)
       expect(out.stdout).toBe('')
     }
   })

@@ -24,7 +24,7 @@ const USAGE = `usage: shiftscribe summarize --config <file> (--shift <name> --da
   --dry-run          print the narrative, do not store or publish it
 `
 
-/** "2h" → 7,200,000; "90m" → 5,400,000; undefined when malformed. */
+/** "2h" → 7,200,000; "90m" (or "90min") → 5,400,000; "45s" → 45,000; undefined when malformed, zero or over 31 days. */
 export function parseSpan(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)\s*(h|m|min|s)$/.exec(text.trim())
   if (!m) return undefined
@@ -84,7 +84,7 @@ export async function summarizeCommand(args: string[], io: CliIo): Promise<numbe
   }
   const span = values.last === undefined ? undefined : parseSpan(values.last)
   if (values.last !== undefined && span === undefined) {
-    io.stderr.write(`shiftscribe: summarize: --last "${values.last}" is not a span like 2h or 90m\n`)
+    io.stderr.write(`shiftscribe: summarize: --last "${values.last}" is not a span like 2h, 90m or 45s of at most 31 days\n`)
     return 2
   }
   const deadlineMs = values['deadline-ms'] === undefined ? undefined : Number(values['deadline-ms'])
