@@ -1,10 +1,14 @@
 // node-llama-cpp 3.21.1 loads the fetched GGUF on the CPU (threads set explicitly) and answers
-// under a JSON-schema grammar with output that parses with zod.
-import { readFileSync } from 'node:fs'
+// under a JSON-schema grammar with output that parses with zod. The engine logs the GGUF
+// metadata before loading and never asks for more threads than the box has cores.
+import { readFileSync, statSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { getLlama, LlamaChatSession, LlamaLogLevel, readGgufFileInfo, type Llama, type LlamaModel } from 'node-llama-cpp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { pino } from 'pino'
 import { z } from 'zod'
+import { createLlmEngine } from '../../src/narrate/engine.js'
 import { repoRoot } from '../helpers/env.js'
 
 const manifest = JSON.parse(readFileSync(join(repoRoot, 'models', 'models.json'), 'utf8')) as {
@@ -93,6 +97,47 @@ describe('node-llama-cpp with the fetched GGUF', () => {
       expect(parsed?.highlights.length).toBeGreaterThanOrEqual(1)
     } finally {
       await context.dispose()
+    }
+  })
+})
+
+describe('the narrate engine with the fetched GGUF', () => {
+  it('caps llm.threads at the core count with a warning, and logs the GGUF metadata before loading', async () => {
+    const lines: Record<string, unknown>[] = []
+    const log = pino({ level: 'debug', base: undefined }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) })
+    const cores = availableParallelism()
+    expect(cores).toBeLessThan(64)
+    const engine = createLlmEngine({ enabled: true, modelPath: modelFile, threads: 64, gpu: false, contextSize: 1024, mode: 'auto', maxTokens: 200, log })
+    try {
+      // Known before loading: the count it will use, not the one configured.
+      expect(engine.info().threads).toBe(cores)
+      await engine.start()
+      await engine.whenLoaded()
+      expect(engine.info()).toMatchObject({ state: 'ready', threads: cores })
+      expect(engine.health()).toEqual({ ok: true, detail: expect.stringMatching(new RegExp(`^llm: ready \\(.+, plan mode, ${cores} threads\\)$`)) })
+
+      const warning = lines.filter((l) => l['msg'] === 'llm.threads is above the core count; using the core count')
+      expect(warning).toEqual([expect.objectContaining({ level: 40, stage: 'llm', configured: 64, cores, using: cores })])
+
+      const gguf = await readGgufFileInfo(modelFile)
+      const loading = lines.filter((l) => l['msg'] === 'loading LLM')
+      expect(loading).toEqual([
+        expect.objectContaining({
+          level: 30,
+          stage: 'llm',
+          model: gguf.metadata.general.name,
+          sizeMiB: Math.round((statSync(modelFile).size / 1048576) * 10) / 10,
+          parameters: '135M',
+          chatTemplate: true,
+          mode: 'plan',
+          threads: cores,
+        }),
+      ])
+      // The metadata is logged before the model is loaded, and "LLM ready" follows it.
+      const order = lines.map((l) => l['msg'])
+      expect(order.indexOf('loading LLM')).toBeLessThan(order.indexOf('LLM ready'))
+    } finally {
+      await engine.stop()
     }
   })
 })
