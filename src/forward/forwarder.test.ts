@@ -1,6 +1,7 @@
 // The forwarder's promises with fake buses: commit only after the central ack, retry the same
 // messages after a failure, headers and dedupId, priority of narratives, the upload cap, and
 // clear words for TLS and SASL failures.
+import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import type { BusConsumer, BusMessage, BusProducer, ConsumedBatch, KafkaBus, TopicBatch } from '../bus/kafka-bus.js'
 import { silentLogger } from '../log.js'
@@ -79,8 +80,9 @@ const msg = (offset: number, key: string, value: object, ts = 1_000) => ({ offse
 const batch = (topic: string, messages: ReturnType<typeof msg>[], high = messages.length): ConsumedBatch => ({ topic, partition: 0, messages, highWatermark: String(high) })
 const route = (name: ForwardRoute['name'], source: string, target: string): ForwardRoute => ({ name, source: { topic: source, partitions: 1, replicationFactor: 1 }, target })
 
-function forwarder(local: KafkaBus, central: Central, routes: ForwardRoute[], settings: Partial<{ maxBytesPerS: number; batchMaxMessages: number }> = {}) {
+function forwarder(local: KafkaBus, central: Central, routes: ForwardRoute[], settings: Partial<{ maxBytesPerS: number; batchMaxMessages: number }> = {}, registry?: Registry) {
   return createForwarder({
+    ...(registry ? { registry } : {}),
     site: 'plant1',
     gatewayId: 'gw-1',
     local,
@@ -132,6 +134,61 @@ describe('forwarder', () => {
     expect(central.sent.flatMap((s) => s.messages.map((m) => JSON.parse(m.value.toString()).id))).toEqual(['a', 'b'])
     expect(central.connects).toBeGreaterThanOrEqual(5)
     expect(f.health().ok).toBe(true)
+    // The outage's error stays readable after recovery, with its time.
+    expect(f.health().detail).toMatch(/last error \d{4}-\d\d-\d\dT[^:]+:\d\d:\d\d\.\d+Z: the central cluster rejected the SASL credentials/)
+    expect(f.status()).toMatchObject({ failingSince: undefined, lastError: expect.stringMatching(/rejected the SASL credentials/), lastErrorAt: expect.any(Number) })
+  })
+
+  it('counts errors and stamps the last one in its metrics', async () => {
+    const narratives: LocalTopic = { batches: [batch('n', [msg(0, 'k', { id: 'a' })])], commits: [] }
+    const central: Central = { sent: [], failures: 2, connects: 0 }
+    const registry = new Registry()
+    const before = Date.now() / 1000
+    const f = forwarder(fakeLocal({ n: narratives }), central, [route('narratives', 'n', 'c')], {}, registry)
+    const value = async (name: string) => (await registry.getSingleMetric(name)?.get())?.values[0]?.value
+    expect(await value('shiftscribe_forward_last_error_timestamp_seconds')).toBe(0)
+    await f.start()
+    await until(() => narratives.commits.length > 0)
+    await f.stop()
+    expect(await value('shiftscribe_forward_errors_total')).toBe(2)
+    expect(await value('shiftscribe_forward_last_error_timestamp_seconds')).toBeGreaterThanOrEqual(before)
+    expect(await value('shiftscribe_forward_last_success_timestamp_seconds')).toBeGreaterThanOrEqual(before)
+    expect(await value('shiftscribe_forward_messages_total')).toBe(1)
+  })
+
+  it('forgets the consumer of a failed attempt: a long outage does not pile up clients', async () => {
+    const narratives: LocalTopic = { batches: [batch('n', [msg(0, 'k', { id: 'a' })])], commits: [] }
+    const base = fakeLocal({ n: narratives })
+    let ensureFailures = 25
+    const stops = new Map<number, number>()
+    let created = 0
+    const local: KafkaBus = {
+      ...base,
+      // The local topic cannot be set up for 25 attempts (e.g. local Kafka down at start).
+      ensureTopics: async () => {
+        if (ensureFailures-- > 0) throw new Error('KafkaJSConnectionError: connect ECONNREFUSED')
+        return { created: [], existing: [] }
+      },
+      createConsumer(o) {
+        const id = created++
+        const c = base.createConsumer(o)
+        return { ...c, stop: async () => { stops.set(id, (stops.get(id) ?? 0) + 1); await c.stop() } }
+      },
+    }
+    const central: Central = { sent: [], failures: 0, connects: 0 }
+    const f = createForwarder({
+      site: 'plant1', gatewayId: 'gw-1', local, connectCentral: fakeCentral(central), routes: [route('narratives', 'n', 'c')], groupId: 'g',
+      settings: { batchMaxMessages: 100, maxBytesPerS: 0, retryMinMs: 1, retryMaxMs: 2 },
+      log: silentLogger(),
+      clock: { ...systemClock, setTimeout: (fn: () => void) => setTimeout(fn, 0) } as typeof systemClock,
+    })
+    await f.start()
+    await until(() => narratives.commits.length > 0, 20_000)
+    await f.stop()
+    expect(created).toBe(26)
+    // Each failed attempt's consumer was stopped once, when it failed; stop() stops only the live one.
+    expect([...stops.values()].every((n) => n === 1)).toBe(true)
+    expect(stops.size).toBe(26)
   })
 
   it('drains narratives before anomalies before KPIs when backlogged', async () => {

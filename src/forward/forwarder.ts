@@ -74,7 +74,9 @@ export interface ForwarderStatus {
   /** Central questions: mirrored to the local topic, and skipped (another site, or invalid). */
   questions?: { mirrored: number; otherSite: number; invalid: number; lastError?: string }
   lastSuccessAt?: number
+  /** The newest failure, kept after recovery (failingSince says whether it is still failing). */
   lastError?: string
+  lastErrorAt?: number
   failingSince?: number
 }
 
@@ -119,7 +121,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     routes: Object.fromEntries(options.routes.map((r) => [r.name, { forwarded: 0, lag: 0, skipped: 0, filtered: 0 }])),
     ...(options.questions ? { questions: { mirrored: 0, otherSite: 0, invalid: 0 } } : {}),
   }
-  const consumers: { stop(): Promise<void> }[] = []
+  // The running consumers (one per route, and the questions mirror), stopped at stop(); a failed attempt's is forgotten.
+  const consumers = new Set<{ stop(): Promise<void> }>()
   const runs: Promise<void>[] = []
   const abort = new AbortController()
   let stopped = false
@@ -148,6 +151,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           },
         }),
         lastSuccess: new Gauge({ name: 'shiftscribe_forward_last_success_timestamp_seconds', help: 'When the central cluster last acknowledged a batch', registers: [options.registry] }),
+        lastError: new Gauge({ name: 'shiftscribe_forward_last_error_timestamp_seconds', help: 'When a send to the central cluster last failed (0: never since start)', registers: [options.registry] }),
         errors: new Counter({ name: 'shiftscribe_forward_errors_total', help: 'Failed sends to the central cluster', registers: [options.registry] }),
       }
     : undefined
@@ -178,8 +182,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   function failed(err: unknown): string {
     const why = explainCentralError(err)
     status.lastError = why
+    status.lastErrorAt = clock.now()
     status.failingSince ??= clock.now()
     metrics?.errors.inc()
+    metrics?.lastError.set(status.lastErrorAt / 1000)
     // Log a new error at once, the same one again once a minute.
     if (why !== lastLoggedError || clock.now() - lastLoggedAt >= 60_000) {
       log.warn({ err: why, failingForS: Math.round((clock.now() - (status.failingSince ?? clock.now())) / 1000) }, 'cannot forward to the central cluster; retrying')
@@ -193,7 +199,6 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const now = clock.now()
     if (status.failingSince !== undefined) log.info({ downS: Math.round((now - status.failingSince) / 1000) }, 'forwarding to the central cluster again')
     status.failingSince = undefined
-    status.lastError = undefined
     lastLoggedError = ''
     status.lastSuccessAt = now
     const r = status.routes[route.name] as RouteStatus
@@ -306,7 +311,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   async function runRoute(route: ForwardRoute): Promise<void> {
     for (let attempt = 0; !stopped; attempt++) {
       const consumer = options.local.createConsumer({ groupId: `${options.groupId}-${route.name}`, topic: route.source.topic, maxWaitTimeMs: 500, maxBytes: 4 * 1024 * 1024 })
-      consumers.push(consumer)
+      consumers.add(consumer)
       try {
         await options.local.ensureTopics([route.source])
         await consumer.run(async (batch) => {
@@ -319,6 +324,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         const wait = backoffMs(attempt, 500, 30_000)
         log.warn({ source: route.source.topic, err: describeError(err), retryInMs: wait }, 'cannot consume the local topic yet; retrying')
         await consumer.stop().catch(() => undefined)
+        // Forgotten, so a long outage does not pile up stopped clients.
+        consumers.delete(consumer)
         await sleep(clock, wait, abort.signal)
       }
     }
@@ -341,7 +348,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           const bus = options.connectCentral()
           if (options.centralTopics && options.centralTopics.length > 0) await bus.ensureTopics(options.centralTopics)
           consumer = bus.createConsumer({ groupId: `${options.groupId}-questions`, topic: mirror.source, maxWaitTimeMs: 500 })
-          consumers.push(consumer)
+          consumers.add(consumer)
           await options.local.ensureTopics([mirror.target])
           mirrorProducer ??= await options.local.createProducer()
           const producerNow = mirrorProducer
@@ -373,6 +380,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           const wait = backoffMs(attempt, settings.retryMinMs, settings.retryMaxMs)
           log.warn({ err: q.lastError, retryInMs: wait }, 'cannot read central questions; retrying')
           await consumer?.stop().catch(() => undefined)
+          if (consumer) consumers.delete(consumer)
           await sleep(clock, wait, abort.signal)
         }
       }
@@ -392,7 +400,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       stopped = true
       abort.abort()
       // A batch waiting for the central cluster ends without committing: it is sent again after the next start.
-      await Promise.all(consumers.map((c) => c.stop().catch(() => undefined)))
+      await Promise.all([...consumers].map((c) => c.stop().catch(() => undefined)))
       await Promise.all(runs)
       await dropCentral()
       await mirrorProducer?.disconnect().catch(() => undefined)
@@ -405,7 +413,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       if (status.failingSince !== undefined) {
         return { ok: false, detail: `central unreachable for ${Math.round((clock.now() - status.failingSince) / 1000)} s: ${status.lastError ?? '?'}; lag ${lag}` }
       }
-      return { ok: true, detail: `forwarding; lag ${lag}${status.lastSuccessAt ? `; last ack ${new Date(status.lastSuccessAt).toISOString()}` : ''}` }
+      const lastError = status.lastErrorAt !== undefined ? `; last error ${new Date(status.lastErrorAt).toISOString()}: ${status.lastError ?? '?'}` : ''
+      return { ok: true, detail: `forwarding; lag ${lag}${status.lastSuccessAt ? `; last ack ${new Date(status.lastSuccessAt).toISOString()}` : ''}${lastError}` }
     },
     status: () => ({ ...status, routes: Object.fromEntries(Object.entries(status.routes).map(([k, v]) => [k, { ...v }])) }),
   }

@@ -398,7 +398,7 @@ describe('JSON API', () => {
       aggregate: { consumerLag: 1234, lastBatchAt: now - 5000, lastError: null },
       llm: { state: 'unavailable', model: null, reason: `model file missing ${IMG}` },
       narrate: { queueDepth: 3, running: `incident:line1/${IMG}`, lastNarrativeAt: null, lastError: 'LLM_TIMEOUT after 30 s' },
-      forward: { lag: 7, lagBySource: { narratives: 2, anomalies: 5 }, lastSuccessAt: now - 120_000, failingSince: now - 60_000, lastError: `SASL authentication failed ${SCRIPT}` },
+      forward: { lag: 7, lagBySource: { narratives: 2, anomalies: 5 }, lastSuccessAt: now - 120_000, failingSince: now - 60_000, lastError: `SASL authentication failed ${SCRIPT}`, lastErrorAt: now - 1000 },
     }
     const withStages = await createHttpApp(baseDeps({ registry: new Registry(), pipeline: () => pipeline }))
     try {
@@ -415,11 +415,15 @@ describe('JSON API', () => {
       expect(body).not.toContain('<img src=x')
       expect(body).not.toContain('<script>alert')
 
-      pipeline.forward = { lag: 0, lagBySource: {}, lastSuccessAt: now, failingSince: null, lastError: null }
+      pipeline.forward = { lag: 0, lagBySource: {}, lastSuccessAt: now, failingSince: null, lastError: null, lastErrorAt: null }
       pipeline.narrate = { queueDepth: 0, running: null, lastNarrativeAt: now - 1000, lastError: null }
       const ok = (await withStages.inject({ url: '/system' })).body
       expect(ok).toContain('<dd data-field="forward-error">none (forwarding works)</dd>')
       expect(ok).toContain('<dd data-field="narrate-queue">0 waiting · idle · last narrative ')
+      // After an outage the last error stays on the page, with when it happened.
+      pipeline.forward = { lag: 0, lagBySource: {}, lastSuccessAt: now, failingSince: null, lastError: 'central cluster unreachable', lastErrorAt: now - 120_000 }
+      const recovered = (await withStages.inject({ url: '/system' })).body
+      expect(recovered).toMatch(/<dd data-field="forward-error"><span class="error">central cluster unreachable<\/span> · [^<]+, forwarding works again<\/dd>/)
     } finally {
       await withStages.close()
     }

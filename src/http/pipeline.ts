@@ -27,8 +27,9 @@ export interface PipelineStatus {
     lastSuccessAt: number | null
     /** Set while the central cluster is unreachable. */
     failingSince: number | null
-    /** The current outage's error; null while forwarding works. */
+    /** The newest failure, kept after recovery (failingSince says whether it still fails); null if none since start. */
     lastError: string | null
+    lastErrorAt: number | null
   } | null
 }
 
@@ -39,7 +40,7 @@ export interface PipelineSources {
   aggregate?: { status(): { lag: number; lastBatchAt?: number; lastError?: string } } | undefined
   llm?: { info(): { state: string; model?: string; reason?: string } } | undefined
   narrate?: { status(): { queue: { depth: number }; running?: string; lastNarrativeAt?: number; lastError?: string } } | undefined
-  forward?: { status(): { routes: Record<string, { lag: number }>; lastSuccessAt?: number; failingSince?: number; lastError?: string } } | undefined
+  forward?: { status(): { routes: Record<string, { lag: number }>; lastSuccessAt?: number; failingSince?: number; lastError?: string; lastErrorAt?: number } } | undefined
 }
 
 export function pipelineStatus(sources: PipelineSources): PipelineStatus {
@@ -59,6 +60,7 @@ export function pipelineStatus(sources: PipelineSources): PipelineStatus {
           lastSuccessAt: fw.lastSuccessAt ?? null,
           failingSince: fw.failingSince ?? null,
           lastError: fw.lastError ?? null,
+          lastErrorAt: fw.lastErrorAt ?? null,
         }
       : null,
   }

@@ -449,7 +449,9 @@ function pipelineSection(v: SystemView, f: Formats): SafeHtml | '' {
         } · last ack ${ago(fw.lastSuccessAt, v.generatedAt, f)}</dd><dt>Forwarder last error</dt><dd data-field="forward-error">${
           fw.lastError === null
             ? 'none (forwarding works)'
-            : html`<span class="error">${fw.lastError}</span>${fw.failingSince !== null ? ` · failing for ${f.duration(v.generatedAt - fw.failingSince)}` : ''}`
+            : html`<span class="error">${fw.lastError}</span>${
+                fw.failingSince !== null ? ` · failing for ${f.duration(v.generatedAt - fw.failingSince)}` : ` · ${ago(fw.lastErrorAt, v.generatedAt, f)}, forwarding works again`
+              }`
         }</dd>`
       : ''
   }</dl></section>`

@@ -27,7 +27,7 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
   })
 }
 
-/** Capped exponential backoff with full jitter: attempt 0 → [min/2, min], doubling up to max. */
+/** Capped exponential backoff with "equal jitter" (half fixed, half random): attempt n waits in [c/2, c], c = min(max, min · 2^n). */
 export function backoffMs(attempt: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
   const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30))
   return Math.round(cap / 2 + (random() * cap) / 2)
