@@ -87,4 +87,24 @@ describe('shiftscribe CLI', () => {
     expect(everything).not.toContain('hunter2')
     expect(everything).not.toContain('env-secret-42')
   })
+
+  it('config check --print never shows the central SASL password, from the file or the environment', async () => {
+    const central = `${VALID}kafka:
+  central:
+    enabled: true
+    brokers: [central:9093]
+    sasl:
+      mechanism: scram-sha-512
+      username: plant-a-edge
+      password: file-central-secret
+`
+    for (const env of [{}, { SHIFTSCRIBE_KAFKA_CENTRAL_SASL_PASSWORD: 'env-central-secret-7' }]) {
+      const a = fakeIo(env)
+      expect(await runCli(['config', 'check', '--print', configFile(central)], a.io)).toBe(0)
+      const everything = a.stdout() + a.stderr()
+      expect(everything).toContain('username: plant-a-edge')
+      expect(everything).not.toContain('file-central-secret')
+      expect(everything).not.toContain('env-central-secret-7')
+    }
+  })
 })
