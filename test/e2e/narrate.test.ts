@@ -2,7 +2,7 @@
 // thread) fed by the simulator over MQTT. A shift closes and anomalies open; every narrative on
 // factory.narratives validates against the schema, is grounded or a template, and the shift
 // narrative reports the shift's top anomaly. `shiftscribe summarize` then regenerates the same
-// shift by id.
+// shift by id, writes the last 2 h, and writes the shift with the model.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -102,5 +102,33 @@ describe('narrate (real model, real Kafka)', () => {
     expect(again.generator).toMatchObject({ type: 'template', reason: 'llm_disabled' })
     await reader.settle((ms) => ms.filter((m) => m.value.includes('"id":"shift/2026-11-23/early"')).length >= 2, { timeoutMs: 30_000, quietMs: 30_000 })
     expect(parsed().filter((m) => m.n.id === 'shift/2026-11-23/early').length).toBeGreaterThanOrEqual(2)
+
+    // On demand for a span: the last 2 h up to the newest reading (14:11:40, the end of the run)
+    // cover the whole run, so at least the early shift's parts.
+    const last = spawnSync(process.execPath, [cli, 'summarize', '--config', fixture.configFile, '--last', '2h', '--template-only', '--json'], { encoding: 'utf8', timeout: 60_000 })
+    expect(last.status, last.stderr).toBe(0)
+    const period = JSON.parse(last.stdout) as NarrativeMessage
+    expect(period.id).toBe(`period/${period.periodStart}-${period.periodEnd}`)
+    expect(period.kind).toBe('shift')
+    expect(period.periodEnd - period.periodStart).toBe(2 * 3_600_000)
+    expect(Math.abs(period.periodEnd - Date.UTC(2026, 10, 23, 14, 11, 40))).toBeLessThan(60_000)
+    expect(period.headline).toContain('Last 2 h')
+    expect(period.generator).toMatchObject({ type: 'template', reason: 'llm_disabled' })
+    const partsOf = (n: NarrativeMessage) => n.facts.find((f) => f.id === 'parts_total')?.value
+    expect(partsOf(period)).toBeGreaterThanOrEqual(partsOf(again) ?? Infinity)
+    await reader.settle((ms) => ms.some((m) => m.value.includes(`"id":"${period.id}"`)), { timeoutMs: 30_000, quietMs: 30_000 })
+    expect(parsed().find((m) => m.n.id === period.id)?.key).toBe(`${fixture.site}/site`)
+
+    // The same shift with the model (one thread, as configured), not stored: a grounded plan.
+    const t1 = Date.now()
+    const withModel = spawnSync(process.execPath, [cli, 'summarize', '--config', fixture.configFile, '--shift', 'early', '--date', '2026-11-23', '--dry-run', '--json'], { encoding: 'utf8', timeout: 30_000 })
+    console.log(`[narrate e2e] summarize with the model: ${((Date.now() - t1) / 1000).toFixed(1)} s`)
+    expect(withModel.status, withModel.stderr).toBe(0)
+    expect(withModel.stderr).toMatch(/writing with .+ \(plan mode\)/)
+    const written = JSON.parse(withModel.stdout) as NarrativeMessage
+    expect(written.id).toBe('shift/2026-11-23/early')
+    expect(written.generator).toMatchObject({ type: 'llm', mode: 'plan' })
+    expect(written.grounding).toMatchObject({ ok: true, unmatched: [], unknownNames: [] })
+    expect(written.facts).toEqual(again.facts)
   }, 400_000)
 })
