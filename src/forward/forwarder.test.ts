@@ -47,6 +47,62 @@ function fakeLocal(topics: Record<string, LocalTopic>): KafkaBus {
   }
 }
 
+interface RefetchTopic {
+  messages: ReturnType<typeof msg>[]
+  commits: number[]
+  /** Each delivery of the batch: where it started, and the error that ended it. */
+  deliveries: { from: number; error?: string }[]
+  /** Throw to fail a commit or a heartbeat during the given delivery. */
+  onCommit?: (delivery: number) => void
+  onHeartbeat?: (delivery: number) => void
+}
+
+/** One partition consumed as kafkajs does it: a batch whose handler throws is fetched again from the committed offset. */
+function refetchingLocal(t: RefetchTopic): KafkaBus {
+  return {
+    brokers: ['local:1'],
+    ensureTopics: async () => ({ created: [], existing: [] }),
+    createProducer: async () => {
+      throw new Error('not used')
+    },
+    createConsumer(): BusConsumer {
+      let stopped = false
+      let current = -1
+      let running: Promise<void> = Promise.resolve()
+      return {
+        async run(onBatch) {
+          running = (async () => {
+            while (!stopped) {
+              const from = t.commits[t.commits.length - 1] ?? 0
+              if (from >= t.messages.length) {
+                await new Promise((r) => setTimeout(r, 5))
+                continue
+              }
+              const d = (current = t.deliveries.push({ from }) - 1)
+              try {
+                await onBatch({ topic: 'n', partition: 0, messages: t.messages.slice(from), highWatermark: String(t.messages.length), heartbeat: async () => t.onHeartbeat?.(d) })
+              } catch (err) {
+                ;(t.deliveries[d] as { error?: string }).error = (err as Error).message
+              }
+            }
+          })()
+        },
+        async commit(offsets) {
+          t.onCommit?.(current)
+          for (const o of offsets) t.commits.push(o.offset)
+        },
+        async stop() {
+          stopped = true
+          await running
+        },
+        watermarks: async () => new Map(),
+      }
+    },
+  }
+}
+
+const rebalancing = () => Object.assign(new Error('The group is rebalancing, so a rejoin is needed'), { name: 'KafkaJSProtocolError', type: 'REBALANCE_IN_PROGRESS', retriable: true })
+
 interface Central {
   sent: { topic: string; messages: BusMessage[]; at: number }[]
   failures: number
@@ -189,6 +245,62 @@ describe('forwarder', () => {
     // Each failed attempt's consumer was stopped once, when it failed; stop() stops only the live one.
     expect([...stops.values()].every((n) => n === 1)).toBe(true)
     expect(stops.size).toBe(26)
+  })
+
+  it('ends the batch when the local commit fails after the central ack: sent once more, not in a loop, and reported as a local failure', async () => {
+    const t: RefetchTopic = {
+      messages: [msg(0, 'k', { id: 'a' }), msg(1, 'k', { id: 'b' })],
+      commits: [],
+      deliveries: [],
+      onCommit: (d) => {
+        // The first delivery's member was rebalanced out: every commit it tries fails.
+        if (d === 0) throw rebalancing()
+      },
+    }
+    const central: Central = { sent: [], failures: 0, connects: 0 }
+    const registry = new Registry()
+    const f = forwarder(refetchingLocal(t), central, [route('narratives', 'n', 'c')], {}, registry)
+    await f.start()
+    await until(() => t.commits.length > 0)
+    await f.stop()
+    expect(t.deliveries).toEqual([{ from: 0, error: 'The group is rebalancing, so a rejoin is needed' }, { from: 0 }])
+    expect(central.sent.flatMap((s) => s.messages.map((m) => JSON.parse(m.value.toString()).id))).toEqual(['a', 'b', 'a', 'b'])
+    expect(t.commits).toEqual([2])
+    expect(f.status()).toMatchObject({ failingSince: undefined, lastError: 'local offset commit of n[0] up to 2 failed after the central ack: The group is rebalancing, so a rejoin is needed' })
+    expect(f.status().routes['narratives']?.forwarded).toBe(2)
+    expect(f.health()).toMatchObject({ ok: true, detail: expect.stringMatching(/last error .*: local offset commit of n\[0\]/) })
+    const errors = (await registry.getSingleMetric('shiftscribe_forward_errors_total')?.get())?.values
+    expect(errors).toEqual([
+      { labels: { step: 'central_send' }, value: 0 },
+      { labels: { step: 'local_commit' }, value: 1 },
+      { labels: { step: 'local_heartbeat' }, value: 0 },
+    ])
+  })
+
+  it('ends the batch when a heartbeat fails while it waits out a central failure, instead of retrying a partition it may have lost', async () => {
+    const t: RefetchTopic = {
+      messages: [msg(0, 'k', { id: 'a' })],
+      commits: [],
+      deliveries: [],
+      onHeartbeat: (d) => {
+        if (d === 0) throw rebalancing()
+      },
+    }
+    const central: Central = { sent: [], failures: 1, connects: 0 }
+    const registry = new Registry()
+    const f = forwarder(refetchingLocal(t), central, [route('narratives', 'n', 'c')], {}, registry)
+    await f.start()
+    await until(() => t.commits.length > 0)
+    await f.stop()
+    expect(t.deliveries).toEqual([{ from: 0, error: 'The group is rebalancing, so a rejoin is needed' }, { from: 0 }])
+    expect(central.sent.flatMap((s) => s.messages.map((m) => JSON.parse(m.value.toString()).id))).toEqual(['a'])
+    expect(f.status().lastError).toBe('local heartbeat for n[0] failed: The group is rebalancing, so a rejoin is needed')
+    const errors = (await registry.getSingleMetric('shiftscribe_forward_errors_total')?.get())?.values
+    expect(errors).toEqual([
+      { labels: { step: 'central_send' }, value: 1 },
+      { labels: { step: 'local_commit' }, value: 0 },
+      { labels: { step: 'local_heartbeat' }, value: 1 },
+    ])
   })
 
   it('drains narratives before anomalies before KPIs when backlogged', async () => {

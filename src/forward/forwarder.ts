@@ -152,9 +152,16 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         }),
         lastSuccess: new Gauge({ name: 'shiftscribe_forward_last_success_timestamp_seconds', help: 'When the central cluster last acknowledged a batch', registers: [options.registry] }),
         lastError: new Gauge({ name: 'shiftscribe_forward_last_error_timestamp_seconds', help: 'When a send to the central cluster last failed (0: never since start)', registers: [options.registry] }),
-        errors: new Counter({ name: 'shiftscribe_forward_errors_total', help: 'Failed sends to the central cluster', registers: [options.registry] }),
+        errors: new Counter({
+          name: 'shiftscribe_forward_errors_total',
+          help: 'Forwarding failures, by step: central_send (connect or send to the central cluster), local_commit and local_heartbeat (the local consumer group)',
+          labelNames: ['step'],
+          registers: [options.registry],
+        }),
       }
     : undefined
+  // Every step shows from the start, at 0.
+  for (const step of ['central_send', 'local_commit', 'local_heartbeat']) metrics?.errors.inc({ step }, 0)
 
   async function producer(): Promise<BusProducer> {
     if (central) return central.producer
@@ -184,7 +191,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     status.lastError = why
     status.lastErrorAt = clock.now()
     status.failingSince ??= clock.now()
-    metrics?.errors.inc()
+    metrics?.errors.inc({ step: 'central_send' })
     metrics?.lastError.set(status.lastErrorAt / 1000)
     // Log a new error at once, the same one again once a minute.
     if (why !== lastLoggedError || clock.now() - lastLoggedAt >= 60_000) {
@@ -195,16 +202,45 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     return why
   }
 
-  function succeeded(route: ForwardRoute, n: number): void {
+  /**
+   * A local commit or heartbeat failed (a rebalance, local Kafka gone): recorded and logged as
+   * local, not as a central outage, and rethrown by the caller so the batch ends and kafkajs
+   * fetches it again (from the committed offset after a rejoin).
+   */
+  function failedLocally(step: 'local_commit' | 'local_heartbeat', what: string, fields: Record<string, unknown>, err: unknown): void {
+    if (stopped) return
+    status.lastError = `${what}: ${describeError(err)}`
+    status.lastErrorAt = clock.now()
+    metrics?.errors.inc({ step })
+    metrics?.lastError.set(status.lastErrorAt / 1000)
+    log.warn({ ...fields, err: describeError(err) }, `${what}; ending the batch, it is fetched again`)
+  }
+
+  async function heartbeat(route: ForwardRoute, batch: ConsumedBatch): Promise<void> {
+    try {
+      await batch.heartbeat?.()
+    } catch (err) {
+      if (stopped) return
+      failedLocally('local_heartbeat', `local heartbeat for ${route.source.topic}[${batch.partition}] failed`, { source: route.source.topic, partition: batch.partition }, err)
+      throw err
+    }
+  }
+
+  /** The central cluster acknowledged a chunk: its outage, if any, is over. */
+  function centralAcked(): void {
     const now = clock.now()
     if (status.failingSince !== undefined) log.info({ downS: Math.round((now - status.failingSince) / 1000) }, 'forwarding to the central cluster again')
     status.failingSince = undefined
     lastLoggedError = ''
     status.lastSuccessAt = now
+    metrics?.lastSuccess.set(now / 1000)
+  }
+
+  /** Acknowledged and committed: counted as forwarded (a chunk whose commit failed counts when it goes again). */
+  function forwarded(route: ForwardRoute, n: number): void {
     const r = status.routes[route.name] as RouteStatus
     r.forwarded += n
     metrics?.forwarded.inc({ source: route.name }, n)
-    metrics?.lastSuccess.set(now / 1000)
   }
 
   /** Waits (keeping the group membership) while a route of higher priority has work. */
@@ -217,7 +253,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       })
     while (!stopped && busy()) {
       await sleep(clock, 200, abort.signal)
-      await batch.heartbeat?.()
+      await heartbeat(route, batch)
     }
   }
 
@@ -285,20 +321,31 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           await throttle(bytes)
           const p = await producer()
           if (messages.length > 0) await p.send([{ topic: route.target, messages }], { compression: 'gzip' })
-          // Committed only now: the central cluster has every message up to `last`.
-          await commit(Number(last.offset) + 1)
-          succeeded(route, messages.length)
-          break
         } catch (err) {
           failed(err)
           await dropCentral()
           const wait = backoffMs(attempt, settings.retryMinMs, settings.retryMaxMs)
-          // Wait in slices, keeping the local group membership alive.
+          // Wait in slices, keeping the local group membership alive. A failed heartbeat (a
+          // rebalance: the partition may be another member's now) ends the batch.
           for (const until = clock.now() + wait; !stopped && clock.now() < until; ) {
             await sleep(clock, Math.min(1000, until - clock.now()), abort.signal)
-            await batch.heartbeat?.().catch(() => undefined)
+            await heartbeat(route, batch)
           }
+          continue
         }
+        centralAcked()
+        // Committed only now: the central cluster has every message up to `last`. A failed
+        // commit ends the batch rather than resending the chunk in a loop: kafkajs fetches the
+        // batch again, so what was acknowledged goes once more (dedupId marks the copies).
+        const next = Number(last.offset) + 1
+        try {
+          await commit(next)
+        } catch (err) {
+          failedLocally('local_commit', `local offset commit of ${route.source.topic}[${batch.partition}] up to ${next} failed after the central ack`, { source: route.source.topic, partition: batch.partition, offset: next }, err)
+          throw err
+        }
+        forwarded(route, messages.length)
+        break
       }
       if (stopped) return
       i += chunk.length
