@@ -303,6 +303,23 @@ describe('forwarder', () => {
     ])
   })
 
+  it('reports the lag of a route as the sum over its partitions, in status and in the lag gauge', async () => {
+    // Partition 0 ends 2 behind its high watermark, partition 1 ends 3 behind: 5 in all.
+    const n: LocalTopic = {
+      batches: [batch('n', [msg(0, 'a', { id: 'p0-0' }), msg(1, 'a', { id: 'p0-1' }), msg(2, 'a', { id: 'p0-2' })], 5), { ...batch('n', [msg(4, 'b', { id: 'p1-4' }), msg(5, 'b', { id: 'p1-5' }), msg(6, 'b', { id: 'p1-6' })], 10), partition: 1 }],
+      commits: [],
+    }
+    const central: Central = { sent: [], failures: 0, connects: 0 }
+    const registry = new Registry()
+    const f = forwarder(fakeLocal({ n }), central, [route('narratives', 'n', 'c')], {}, registry)
+    await f.start()
+    await until(() => n.commits.length === 2)
+    await f.stop()
+    expect(f.status().routes['narratives']).toMatchObject({ forwarded: 6, lag: 5, oldestWaitingTs: undefined })
+    const lag = (await registry.getSingleMetric('shiftscribe_forward_lag_messages')?.get())?.values
+    expect(lag).toEqual([{ labels: { source: 'narratives' }, value: 5 }])
+  })
+
   it('drains narratives before anomalies before KPIs when backlogged', async () => {
     const n: LocalTopic = { batches: [batch('n', [msg(0, 'k', { id: 'n0' }), msg(1, 'k', { id: 'n1' })], 2)], commits: [] }
     const a: LocalTopic = { batches: [batch('a', [msg(0, 'k', { id: 'a0' })], 1)], commits: [] }

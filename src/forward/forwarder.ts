@@ -301,15 +301,40 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     }
   }
 
+  // Per route, each partition's lag and oldest waiting message; the route's figures are their
+  // sum and minimum (a topic with several partitions is not as far behind as its last batch's).
+  const partitions = new Map<string, Map<number, { lag: number; oldestWaitingTs?: number }>>()
+
+  function setPartition(route: ForwardRoute, partition: number, lag: number, oldestWaitingTs?: number): void {
+    let byPartition = partitions.get(route.name)
+    if (!byPartition) partitions.set(route.name, (byPartition = new Map()))
+    byPartition.set(partition, oldestWaitingTs === undefined ? { lag } : { lag, oldestWaitingTs })
+    const r = status.routes[route.name] as RouteStatus
+    const all = [...byPartition.values()]
+    r.lag = all.reduce((sum, p) => sum + p.lag, 0)
+    const waiting = all.map((p) => p.oldestWaitingTs).filter((t): t is number => t !== undefined)
+    r.oldestWaitingTs = waiting.length === 0 ? undefined : Math.min(...waiting)
+    metrics?.lag.set({ source: route.name }, r.lag)
+  }
+
   async function forwardBatch(route: ForwardRoute, batch: ConsumedBatch, commit: (offset: number) => Promise<void>): Promise<void> {
+    try {
+      await forwardChunks(route, batch, commit)
+    } finally {
+      // Nothing of this partition waits in the forwarder once its batch ended, by error or stop
+      // included: lower priorities must not wait on a batch kafkajs may hand to another member.
+      const lag = partitions.get(route.name)?.get(batch.partition)?.lag ?? 0
+      setPartition(route, batch.partition, lag)
+    }
+  }
+
+  async function forwardChunks(route: ForwardRoute, batch: ConsumedBatch, commit: (offset: number) => Promise<void>): Promise<void> {
     const r = status.routes[route.name] as RouteStatus
     const high = Number(batch.highWatermark)
     for (let i = 0; i < batch.messages.length && !stopped; ) {
       const chunk = batch.messages.slice(i, i + settings.batchMaxMessages)
       const last = chunk[chunk.length - 1] as ConsumedMessage
-      r.oldestWaitingTs = Number(chunk[0]?.timestamp ?? clock.now())
-      r.lag = Math.max(0, high - Number(chunk[0]?.offset ?? high))
-      metrics?.lag.set({ source: route.name }, r.lag)
+      setPartition(route, batch.partition, Math.max(0, high - Number(chunk[0]?.offset ?? high)), Number(chunk[0]?.timestamp ?? clock.now()))
       await yieldToHigher(route, batch)
       const converted = chunk.map((m) => toCentral(route, batch.partition, m))
       const messages = converted.filter((m): m is BusMessage => m !== undefined && m !== null)
@@ -349,9 +374,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       }
       if (stopped) return
       i += chunk.length
-      r.lag = Math.max(0, high - (Number(last.offset) + 1))
-      r.oldestWaitingTs = undefined
-      metrics?.lag.set({ source: route.name }, r.lag)
+      setPartition(route, batch.partition, Math.max(0, high - (Number(last.offset) + 1)))
     }
   }
 
