@@ -1,11 +1,14 @@
 // The forwarder's promises with fake buses: commit only after the central ack, retry the same
 // messages after a failure, headers and dedupId, priority of narratives, the upload cap, and
 // clear words for TLS and SASL failures.
+import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import type { BusConsumer, BusMessage, BusProducer, ConsumedBatch, KafkaBus, TopicBatch } from '../bus/kafka-bus.js'
 import { silentLogger } from '../log.js'
+import type { Config } from '../config/load-config.js'
 import { systemClock } from '../util/clock.js'
+import { centralSecurity } from './central-client.js'
 import { createForwarder, explainCentralError, type ForwardRoute } from './forwarder.js'
 
 interface LocalTopic {
@@ -344,6 +347,66 @@ describe('forwarder', () => {
     await f.stop()
     // About 3.8 KB at 2 KB/s with a full bucket at the start: at least ~0.9 s.
     expect(Date.now() - t0).toBeGreaterThanOrEqual(850)
+  })
+})
+
+describe('forwarder secrets', () => {
+  it('never writes the central SASL password to its log or health, even when the failing client error carries its settings', async () => {
+    const password = 'pw-9f3k-never-log-me'
+    const lines: string[] = []
+    // No redaction here: the forwarder itself must keep the password out, whatever the logger does.
+    const log = pino({ level: 'trace' }, { write: (line: string) => void lines.push(line) })
+    const settings = { enabled: true, brokers: ['central:9094'], tls: {}, sasl: { mechanism: 'scram-sha-512', username: 'gw', passwordFile: '/run/credentials/central' } } as unknown as Config['kafka']['central']
+    const rejected = (security: ReturnType<typeof centralSecurity>) =>
+      Object.assign(new Error('SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512'), {
+        name: 'KafkaJSSASLAuthenticationError',
+        // As a careless wrapper might attach it: a logged error object would carry the secret.
+        connection: { brokers: settings.brokers, ...security },
+      })
+    const connectCentral = (): KafkaBus => {
+      const security = centralSecurity(settings, () => Buffer.from(`${password}\n`))
+      expect(security.sasl).toMatchObject({ password })
+      return {
+        brokers: settings.brokers,
+        ensureTopics: async () => ({ created: [], existing: [] }),
+        createProducer: async () => {
+          throw rejected(security)
+        },
+        createConsumer: () => ({
+          run: async () => {
+            throw rejected(security)
+          },
+          commit: async () => undefined,
+          stop: async () => undefined,
+          watermarks: async () => new Map(),
+        }),
+      }
+    }
+    const n: LocalTopic = { batches: [batch('n', [msg(0, 'k', { id: 'a' })])], commits: [] }
+    const local: KafkaBus = { ...fakeLocal({ n }), createProducer: async () => ({ send: async () => undefined, disconnect: async () => undefined }) }
+    const f = createForwarder({
+      site: 'plant1',
+      gatewayId: 'gw-1',
+      local,
+      connectCentral,
+      routes: [route('narratives', 'n', 'c')],
+      questions: { source: 'plant.questions', target: { topic: 'factory.questions', partitions: 1, replicationFactor: 1 }, accept: () => undefined },
+      groupId: 'g',
+      settings: { batchMaxMessages: 100, maxBytesPerS: 0, retryMinMs: 10, retryMaxMs: 20 },
+      log,
+      clock: systemClock,
+    })
+    await f.start()
+    await until(() => lines.some((l) => l.includes('cannot forward to the central cluster')) && lines.some((l) => l.includes('cannot read central questions')))
+    const health = f.health()
+    const status = JSON.stringify(f.status())
+    await f.stop()
+    const text = lines.join('')
+    // The log did get the failures, with their explanation.
+    expect(text).toMatch(/rejected the SASL credentials/)
+    expect(health).toMatchObject({ ok: false, detail: expect.stringMatching(/rejected the SASL credentials/) })
+    expect(n.commits).toEqual([])
+    for (const out of [text, health.detail, status]) expect(out).not.toContain(password)
   })
 })
 
