@@ -250,6 +250,51 @@ describe('forwarder', () => {
     expect(stops.size).toBe(26)
   })
 
+  it('questions mirror: drops the central client and consumer of each failed attempt; stop() stops only the live one', async () => {
+    let connects = 0
+    const stops: number[] = []
+    const connectCentral = (): KafkaBus => {
+      const id = connects++
+      stops[id] = 0
+      return {
+        brokers: ['central:1'],
+        ensureTopics: async () => ({ created: [], existing: [] }),
+        createProducer: async () => {
+          throw new Error('not used')
+        },
+        createConsumer: () => ({
+          // The central cluster refuses the first three attempts.
+          run: async () => {
+            if (id < 3) throw Object.assign(new Error('Connection error: connect ECONNREFUSED'), { name: 'KafkaJSConnectionError' })
+          },
+          commit: async () => undefined,
+          stop: async () => {
+            stops[id] = (stops[id] ?? 0) + 1
+          },
+          watermarks: async () => new Map(),
+        }),
+      }
+    }
+    const local: KafkaBus = { ...fakeLocal({}), createProducer: async () => ({ send: async () => undefined, disconnect: async () => undefined }) }
+    const f = createForwarder({
+      site: 'plant1',
+      gatewayId: 'gw-1',
+      local,
+      connectCentral,
+      routes: [],
+      questions: { source: 'plant.questions', target: { topic: 'factory.questions', partitions: 1, replicationFactor: 1 }, accept: () => undefined },
+      groupId: 'g',
+      settings: { batchMaxMessages: 100, maxBytesPerS: 0, retryMinMs: 1, retryMaxMs: 2 },
+      log: silentLogger(),
+      clock: systemClock,
+    })
+    await f.start()
+    await until(() => connects === 4)
+    expect(stops).toEqual([1, 1, 1, 0])
+    await f.stop()
+    expect(stops).toEqual([1, 1, 1, 1])
+  })
+
   it('ends the batch when the local commit fails after the central ack: sent once more, not in a loop, and reported as a local failure', async () => {
     const t: RefetchTopic = {
       messages: [msg(0, 'k', { id: 'a' }), msg(1, 'k', { id: 'b' })],
