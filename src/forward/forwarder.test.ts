@@ -179,6 +179,18 @@ describe('forwarder', () => {
     expect(f.status().routes['narratives']).toMatchObject({ forwarded: 3, lag: 0 })
   })
 
+  it('gives a message without a schema header the schema its local topic carries (singular, as the producers set it)', async () => {
+    const bare = (topic: string): LocalTopic => ({ batches: [{ topic, partition: 0, messages: [{ ...msg(0, 'k', { id: topic }), headers: {} }], highWatermark: '1' }], commits: [] })
+    const topics = { n: bare('n'), a: bare('a'), q: bare('q') }
+    const central: Central = { sent: [], failures: 0, connects: 0 }
+    const f = forwarder(fakeLocal(topics), central, [route('narratives', 'n', 'cn'), route('anomalies', 'a', 'ca'), route('answers', 'q', 'cq')])
+    await f.start()
+    await until(() => Object.values(topics).every((t) => t.commits.length > 0))
+    await f.stop()
+    const schemaOf = Object.fromEntries(central.sent.map((s) => [s.topic, s.messages[0]?.headers?.['schema']]))
+    expect(schemaOf).toEqual({ cn: 'shiftscribe.narrative', ca: 'shiftscribe.anomaly', cq: 'shiftscribe.answer' })
+  })
+
   it('does not commit while the central cluster fails, retries the same messages, reconnects and reports a clear error', async () => {
     const narratives: LocalTopic = { batches: [batch('n', [msg(0, 'k', { id: 'a' }), msg(1, 'k', { id: 'b' })])], commits: [] }
     const central: Central = { sent: [], failures: 4, connects: 0 }

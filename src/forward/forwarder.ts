@@ -110,6 +110,9 @@ export function explainCentralError(err: unknown): string {
   return describeError(err)
 }
 
+/** The `schema` header the producers of each local topic set; used when a message lacks it. */
+const SCHEMA_BY_SOURCE: Record<SourceName, string> = { narratives: 'shiftscribe.narrative', anomalies: 'shiftscribe.anomaly', kpis: 'shiftscribe.kpis', answers: 'shiftscribe.answer' }
+
 function headerValue(v: Buffer | string | undefined): string | undefined {
   return v === undefined ? undefined : v.toString()
 }
@@ -284,7 +287,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     }
     if (route.filter && !route.filter(value)) return null
     const dedupId = `${options.site}:${route.source.topic}:${partition}:${m.offset}`
-    const schema = headerValue(m.headers?.['schema']) ?? `shiftscribe.${route.name}`
+    const schema = headerValue(m.headers?.['schema']) ?? SCHEMA_BY_SOURCE[route.name]
     return {
       key: m.key ?? Buffer.from(options.site),
       value: JSON.stringify({ ...value, dedupId }),
